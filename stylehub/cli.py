@@ -1,0 +1,150 @@
+"""The `stylehub` command: the engines from a terminal.
+
+Every option's default comes from the engine's settings dataclass; an option left out keeps the preset's value.
+Errors print one line, `stylehub: error: ...`, and exit with status 1 (2 for a malformed command line).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__, images, optimize
+from .backbones import BACKBONES
+from .errors import StyleHubError
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def _layer_weights(text: str) -> dict[str, float]:
+    try:
+        return optimize.parse_layer_weights(text)
+    except StyleHubError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _add_stylize_parser(subparsers) -> None:
+    d = optimize.StylizeSettings()
+    p = subparsers.add_parser("stylize", help="style transfer by optimisation (Gatys et al.)",
+                              description="Optimise an image with CONTENT's content and the STYLE images' style.")
+    p.add_argument("content", help="content image")
+    p.add_argument("styles", nargs="+", metavar="STYLE", help="one or more style images")
+    p.add_argument("-o", "--output", required=True, type=Path, help="output image (.png .jpg .webp .tif)")
+    p.add_argument("--preset", choices=list(optimize.PRESETS), default=optimize.DEFAULT_PRESET,
+                   help="speed/quality preset (default %(default)s); the options below override it")
+    p.add_argument("--style-blend", type=float, nargs="+", metavar="W", help="one weight per style image")
+    p.add_argument("--size", type=int, help=f"long side of the output in pixels (default {d.size})")
+    p.add_argument("--steps", type=int, help=f"iterations at the final scale (default {d.steps})")
+    p.add_argument("--coarse-steps", type=int, help=f"iterations at each coarser scale (default {d.coarse_steps})")
+    p.add_argument("--min-size", type=int, help=f"long side of the first scale; >= size for one scale "
+                                                f"(default {d.min_size})")
+    p.add_argument("--optimizer", choices=optimize.OPTIMIZERS, help=f"(default {d.optimizer})")
+    p.add_argument("--learning-rate", type=float, help=f"Adam's step size (default {d.learning_rate})")
+    p.add_argument("--init", choices=optimize.INITS, help=f"starting image (default {d.init})")
+    p.add_argument("--content-weight", type=float, help=f"(default {d.content_weight})")
+    p.add_argument("--style-weight", type=float, help=f"(default {d.style_weight})")
+    p.add_argument("--tv-weight", type=float, help=f"total variation weight (default {d.tv_weight})")
+    p.add_argument("--style-scale", type=float, help=f"style image size relative to the output (default "
+                                                     f"{d.style_scale})")
+    p.add_argument("--preserve-colour", "--preserve-color", dest="preserve_colour", choices=optimize.COLOUR_MODES,
+                   help="keep the content's colours: luminance-only transfer or colour histogram matching")
+    p.add_argument("--backbone", choices=list(BACKBONES), help=f"(default {d.backbone})")
+    p.add_argument("--weights", help="backbone weights: a local .safetensors file, or 'random' (default: "
+                                     "STYLEHUB_WEIGHTS, else download from the Hugging Face Hub)")
+    p.add_argument("--pooling", choices=("avg", "max"), help=f"(default {d.pooling})")
+    p.add_argument("--content-layers", type=_layer_weights, metavar="L[:W],...", help="e.g. relu4_2")
+    p.add_argument("--style-layers", type=_layer_weights, metavar="L[:W],...", help="e.g. relu1_1,relu2_1:0.5")
+    p.add_argument("--style-statistic", choices=("gram", "w2"), help="Gram matrices (Gatys) or mean and "
+                                                                      "covariance (Wasserstein-2)")
+    p.add_argument("--content-norm", choices=("l2", "l1"), help=f"(default {d.content_norm})")
+    p.add_argument("--normalize-weights", action="store_true", default=None,
+                   help="Gatys et al.'s filter normalisation (mean activation 1), VGG only")
+    p.add_argument("--seed", type=int, help=f"(default {d.seed})")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    p.add_argument("--max-size", type=int, help=f"largest output side allowed (default {d.max_size})")
+    p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="bits per channel (16: PNG/TIFF)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary instead of a progress bar")
+    p.set_defaults(run=_stylize)
+
+
+SETTING_OPTIONS = ("size", "steps", "coarse_steps", "min_size", "optimizer", "learning_rate", "init",
+                   "content_weight", "style_weight", "tv_weight", "style_blend", "style_scale", "preserve_colour",
+                   "backbone", "weights", "pooling", "content_layers", "style_layers", "style_statistic",
+                   "content_norm", "normalize_weights", "seed", "device", "max_size")
+
+
+def _stylize(args) -> int:
+    changes = {name: getattr(args, name) for name in SETTING_OPTIONS if getattr(args, name) is not None}
+    settings = optimize.preset(args.preset, **changes).check()
+    images.check_output_path(args.output, args.bits)
+    result, bar = None, None
+    try:
+        for event in optimize.stylize(args.content, args.styles, settings.replace(preview_every=0)):
+            if isinstance(event, optimize.Result):
+                result = event
+            elif not args.json:
+                bar = bar or _progress_bar(event.total)
+                bar.set_postfix_str(f"scale {event.scale + 1}/{event.scales} {event.size[0]}x{event.size[1]} "
+                                    f"loss {event.losses.get('total', 0):.4g}", refresh=False)
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    result.save(args.output, bits=args.bits)
+    if args.json:
+        print(json.dumps({"output": str(args.output), "seconds": round(result.seconds, 3),
+                          "size": list(result.image.shape[-1:-3:-1]), "losses": result.losses,
+                          "settings": result.settings.to_dict()}))
+    else:
+        print(f"wrote {args.output} ({result.image.shape[-1]}x{result.image.shape[-2]}, {result.seconds:.1f} s)")
+    return 0
+
+
+def _progress_bar(total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+
+def _layers(args) -> int:
+    spec = BACKBONES[args.backbone]
+    if args.json:
+        print(json.dumps({"backbone": args.backbone, "timm_name": spec.timm_name, "layers": spec.layer_names,
+                          "content_layers": spec.content_layers, "style_layers": spec.style_layers}))
+        return 0
+    print(f"{args.backbone} ({spec.timm_name})")
+    print("  layers:  " + " ".join(spec.layer_names))
+    print("  content: " + " ".join(spec.content_layers))
+    print("  style:   " + " ".join(spec.style_layers))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stylehub", description="Neural style transfer: optimise, train, apply, "
+                                                                  "publish.")
+    parser.add_argument("--version", action="version", version=f"stylehub {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_stylize_parser(subparsers)
+    layers = subparsers.add_parser("layers", help="list a backbone's layer names and default layers")
+    layers.add_argument("backbone", choices=list(BACKBONES))
+    layers.add_argument("--json", action="store_true")
+    layers.set_defaults(run=_layers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except StyleHubError as err:
+        print(f"stylehub: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("stylehub: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

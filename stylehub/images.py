@@ -1,0 +1,328 @@
+"""Images in and out: decoding, colour management, size limits, resizing, saving and colour transfer.
+
+Inside StyleHub an image is a float tensor in [0, 1], shape (1, 3, H, W). Alpha is split off on loading and
+re-attached (resized) on saving: style transfer works on colour only, and a transparent PNG stays transparent.
+"""
+from __future__ import annotations
+
+import io
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError, SettingsError
+
+MAX_INPUT_PIXELS = 50_000_000  # an input larger than this is refused before it is decoded
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
+SIXTEEN_BIT_FORMATS = ("PNG", "TIFF")
+
+
+@dataclass
+class LoadedImage:
+    rgb: torch.Tensor  # (1, 3, H, W) float32 in [0, 1]
+    alpha: torch.Tensor | None = None  # (1, 1, H, W) float32 in [0, 1], or None when opaque
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), like PIL."""
+        return self.rgb.shape[-1], self.rgb.shape[-2]
+
+
+def load_image(source, *, max_pixels: int = MAX_INPUT_PIXELS, name: str | None = None) -> LoadedImage:
+    """Load a path, bytes, PIL image, numpy array or tensor as an RGB tensor in [0, 1] plus optional alpha.
+
+    EXIF orientation is applied, embedded ICC profiles are converted to sRGB, grayscale, palette, 16-bit and
+    CMYK inputs are converted, and images above max_pixels are refused before decoding.
+    """
+    label = name or _describe(source)
+    if isinstance(source, torch.Tensor):
+        return _from_tensor(source, label)
+    if isinstance(source, np.ndarray):
+        return _from_array(source, label)
+    if isinstance(source, Image.Image):
+        return _from_pil(source, label, max_pixels)
+    if isinstance(source, (bytes, bytearray)):
+        return _from_pil(_open(io.BytesIO(source), label), label, max_pixels)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise ImageError(f"{label}: no such file")
+        return _from_pil(_open(path, label), label, max_pixels)
+    raise ImageError(f"{label}: expected a file path, PIL image or array, got {type(source).__name__}")
+
+
+def _describe(source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return getattr(source, "filename", None) or "image"
+
+
+def _open(fp, label: str) -> Image.Image:
+    try:
+        return Image.open(fp)
+    except UnidentifiedImageError:
+        raise ImageError(f"{label}: not an image file (or a format Pillow cannot read)") from None
+    except Image.DecompressionBombError as err:
+        raise ImageError(f"{label}: refused, far too many pixels ({err})") from None
+    except (OSError, ValueError) as err:
+        raise ImageError(f"{label}: cannot be read ({err})") from None
+
+
+def _from_pil(im: Image.Image, label: str, max_pixels: int) -> LoadedImage:
+    width, height = im.size
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{label}: {width}x{height} is {width * height / 1e6:.1f} megapixels, above the limit of "
+            f"{max_pixels / 1e6:.0f}; resize it first"
+        )
+    if width < 1 or height < 1:
+        raise ImageError(f"{label}: the image is empty ({width}x{height})")
+    try:
+        im.load()
+        im = ImageOps.exif_transpose(im)
+        im = _to_srgb(im)
+        return _decode_modes(im)
+    except (OSError, ValueError, SyntaxError) as err:
+        raise ImageError(f"{label}: the file is broken or truncated ({err})") from None
+
+
+def _to_srgb(im: Image.Image) -> Image.Image:
+    """Convert an image with an embedded ICC profile (RGB, RGBA or CMYK) to sRGB; others pass through."""
+    icc = im.info.get("icc_profile")
+    if not icc or im.mode not in ("RGB", "RGBA", "CMYK"):
+        return im
+    alpha = im.getchannel("A") if im.mode == "RGBA" else None
+    colour = im.convert("RGB") if im.mode == "RGBA" else im
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        converted = ImageCms.profileToProfile(colour, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return im  # an unreadable profile: use the pixel values as they are
+    if alpha is not None:
+        converted.putalpha(alpha)
+    return converted
+
+
+def _decode_modes(im: Image.Image) -> LoadedImage:
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        grey = np.asarray(im, dtype=np.float64)
+        return _from_array(np.clip(grey / 65535.0, 0.0, 1.0).astype(np.float32), "image")
+    if mode == "F":
+        return _from_array(np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0), "image")
+    has_alpha = mode in ("RGBA", "LA", "La", "RGBa", "PA") or (mode == "P" and "transparency" in im.info)
+    im = im.convert("RGBA" if has_alpha else "RGB")
+    return _from_array(np.asarray(im), "image")
+
+
+def _from_array(array: np.ndarray, label: str) -> LoadedImage:
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
+        raise ImageError(f"{label}: expected an array of shape HxW or HxWxC with C in 1-4, got {array.shape}")
+    if array.dtype == np.uint8:
+        values = array.astype(np.float32) / 255.0
+    elif array.dtype == np.uint16:
+        values = array.astype(np.float32) / 65535.0
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ImageError(f"{label}: the array holds NaN or infinite values")
+        values = np.clip(array.astype(np.float32), 0.0, 1.0)
+    else:
+        raise ImageError(f"{label}: unsupported array type {array.dtype} (use uint8, uint16 or float in [0, 1])")
+    tensor = torch.from_numpy(np.ascontiguousarray(values)).permute(2, 0, 1).unsqueeze(0)
+    return _split_alpha(tensor)
+
+
+def _from_tensor(tensor: torch.Tensor, label: str) -> LoadedImage:
+    if tensor.dim() == 3:
+        tensor = tensor.unsqueeze(0)
+    if tensor.dim() != 4 or tensor.shape[0] != 1 or tensor.shape[1] not in (1, 3, 4):
+        raise ImageError(f"{label}: expected a tensor of shape (1, C, H, W) with C in 1, 3, 4")
+    return _split_alpha(tensor.detach().float().clamp(0, 1).cpu())
+
+
+def _split_alpha(tensor: torch.Tensor) -> LoadedImage:
+    channels = tensor.shape[1]
+    colour = tensor[:, :3] if channels >= 3 else tensor[:, :1].expand(-1, 3, -1, -1)
+    alpha = tensor[:, -1:] if channels in (2, 4) else None
+    if alpha is not None and bool((alpha >= 1.0).all()):
+        alpha = None
+    return LoadedImage(colour.contiguous(), None if alpha is None else alpha.contiguous())
+
+
+def fit_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """(width, height) scaled so that the longer side is long_side, aspect kept."""
+    width, height = size
+    scale = long_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize an NCHW tensor to (width, height), antialiased when shrinking."""
+    width, height = size
+    if image.shape[-2:] == (height, width):
+        return image
+    return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+
+
+def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
+    return resize(image, fit_size((image.shape[-1], image.shape[-2]), long_side))
+
+
+def to_pil(rgb: torch.Tensor, alpha: torch.Tensor | None = None) -> Image.Image:
+    """An 8-bit PIL image (RGBA when alpha is given, resized to the colour's size)."""
+    array = _to_uint(rgb, alpha, np.uint8)
+    return Image.fromarray(array, "RGBA" if array.shape[2] == 4 else "RGB")
+
+
+def _to_uint(rgb: torch.Tensor, alpha: torch.Tensor | None, dtype) -> np.ndarray:
+    image = rgb.detach().float().cpu().clamp(0, 1)[:1]
+    if alpha is not None:
+        alpha = resize(alpha.detach().float().cpu(), (image.shape[-1], image.shape[-2]))
+        image = torch.cat([image, alpha], dim=1)
+    top = np.iinfo(dtype).max
+    return (image[0].permute(1, 2, 0).numpy() * top + 0.5).astype(dtype)
+
+
+def save_image(rgb: torch.Tensor, path, *, alpha: torch.Tensor | None = None, bits: int = 8, quality: int = 95) -> Path:
+    """Save to PNG, JPEG, WebP or TIFF (chosen by extension); 16-bit for PNG and TIFF.
+
+    The file is written to a temporary name and moved into place, so an existing file is never half-overwritten.
+    JPEG has no alpha channel: alpha is dropped there.
+    """
+    path = Path(path)
+    fmt = check_output_path(path, bits)
+    if fmt == "JPEG":
+        alpha = None
+    if bits == 16:
+        array = _to_uint(rgb, alpha, np.uint16)
+        data = _png16(array) if fmt == "PNG" else _tiff16(array)
+    else:
+        buffer = io.BytesIO()
+        options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+        to_pil(rgb, alpha).save(buffer, fmt, **options)
+        data = buffer.getvalue()
+    _write_atomically(path, data)
+    return path
+
+
+def check_output_path(path, bits: int = 8) -> str:
+    """The Pillow format for `path`, or SettingsError when it cannot be written (checked before long work)."""
+    path = Path(path)
+    fmt = SAVE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise SettingsError(f"{path}: unsupported output type; use one of {', '.join(sorted(SAVE_FORMATS))}")
+    if bits not in (8, 16) or (bits == 16 and fmt not in SIXTEEN_BIT_FORMATS):
+        raise SettingsError(f"{path}: {bits}-bit output is available for PNG and TIFF only (8-bit everywhere)")
+    if not path.parent.is_dir():
+        raise SettingsError(f"{path}: the folder {path.parent} does not exist")
+    return fmt
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _png16(array: np.ndarray) -> bytes:
+    """A 16-bit RGB(A) PNG (Pillow writes 16-bit PNGs for grayscale only)."""
+    height, width, channels = array.shape
+    rows = array.astype(">u2").reshape(height, width * channels).tobytes()
+    stride = width * channels * 2
+    raw = b"".join(b"\x00" + rows[y * stride:(y + 1) * stride] for y in range(height))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 6 if channels == 4 else 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+
+
+def _tiff16(array: np.ndarray) -> bytes:
+    """An uncompressed 16-bit RGB(A) baseline TIFF, little-endian, one strip."""
+    height, width, channels = array.shape
+    pixels = array.astype("<u2").tobytes()
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, channels, None), (259, 3, 1, 1), (262, 3, 1, 2),
+               (273, 4, 1, None), (277, 3, 1, channels), (278, 4, 1, height), (279, 4, 1, len(pixels)),
+               (284, 3, 1, 1)]
+    if channels == 4:
+        entries.append((338, 3, 1, 2))  # extra sample: unassociated alpha
+    ifd_size = 2 + 12 * len(entries) + 4
+    bits_offset = 8 + ifd_size
+    pixel_offset = bits_offset + 2 * channels
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        if tag == 258:
+            value = bits_offset
+        elif tag == 273:
+            value = pixel_offset
+        packed = struct.pack("<HHI", tag, kind, count)
+        ifd += packed + (struct.pack("<HH", value, 0) if kind == 3 and tag != 258 else struct.pack("<I", value))
+    ifd += struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack(f"<{channels}H", *[16] * channels) + pixels
+
+
+# --- colour (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer") ---------------------
+
+_RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
+
+
+def rgb_to_yiq(image: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,njhw->nihw", _RGB_TO_YIQ.to(image), image)
+
+
+def yiq_to_rgb(image: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(_RGB_TO_YIQ).to(image), image)
+
+
+def luminance(image: torch.Tensor) -> torch.Tensor:
+    """The Y channel, repeated to three channels so that a CNN can take it."""
+    return rgb_to_yiq(image)[:, :1].expand(-1, 3, -1, -1).contiguous()
+
+
+def match_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """The style's luminance, shifted and scaled to the content's mean and spread (as three channels)."""
+    ys, yc = luminance(style), luminance(content)
+    return ((ys - ys.mean()) * (yc.std() / ys.std().clamp_min(1e-5)) + yc.mean()).clamp(0, 1)
+
+
+def combine_luminance(stylized_luminance: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Luminance from the stylised image, chroma (I and Q) from the content: the content's colours kept."""
+    yiq = rgb_to_yiq(resize(content, (stylized_luminance.shape[-1], stylized_luminance.shape[-2])))
+    yiq = torch.cat([stylized_luminance[:, :1], yiq[:, 1:]], dim=1)
+    return yiq_to_rgb(yiq).clamp(0, 1)
+
+
+def match_colour_histogram(style: torch.Tensor, content: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Recolour the style so that its colour mean and covariance are the content's (a linear map)."""
+    def stats(image):
+        pixels = image[0].flatten(1).double()
+        mean = pixels.mean(1, keepdim=True)
+        centred = pixels - mean
+        return mean, centred, centred @ centred.T / centred.shape[1] + eps * torch.eye(3, dtype=torch.float64)
+
+    s_mean, s_centred, s_cov = stats(style)
+    c_mean, _, c_cov = stats(content)
+    transform = _sqrtm(c_cov) @ torch.linalg.inv(_sqrtm(s_cov))
+    out = (transform @ s_centred + c_mean).reshape(style.shape[1:]).unsqueeze(0)
+    return out.to(style.dtype).clamp(0, 1)
+
+
+def _sqrtm(matrix: torch.Tensor) -> torch.Tensor:
+    values, vectors = torch.linalg.eigh(matrix)
+    return vectors @ torch.diag(values.clamp_min(0).sqrt()) @ vectors.T

@@ -1,0 +1,267 @@
+"""Slow style transfer by optimisation (Gatys et al. 2016), coarse to fine.
+
+`stylize()` is a generator: it yields a Progress event after every step and a Result at the end, so a caller
+can show progress, stream previews, and stop between steps by simply not asking for the next event.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+
+from . import images
+from .backbones import BACKBONES, DEFAULT_BACKBONE, backbone_spec, load_backbone, normalize_weights, pick_device
+from .errors import SettingsError
+from .losses import CONTENT_NORMS, STYLE_STATISTICS, LossWeights, PerceptualLoss
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "noise", "style", "blank")
+COLOUR_MODES = ("none", "luminance", "histogram")
+MIN_SIDE = 16  # the backbones pool four times before their deepest default style layer
+NORMALISATION_SIZE = 256  # long side of the images used to calibrate Gatys weight normalisation
+
+
+@dataclass
+class StylizeSettings:
+    """Every knob of slow style transfer, with defaults shared by the CLI and the app."""
+
+    size: int = 512  # long side of the output, in pixels
+    steps: int = 40  # iterations at the final scale
+    coarse_steps: int = 70  # iterations at each coarser scale of the schedule
+    min_size: int = 128  # long side of the first scale; >= size means a single scale
+    scale_factor: float = math.sqrt(2)  # ratio between successive scales
+    optimizer: str = "lbfgs"
+    learning_rate: float = 0.02  # Adam only; L-BFGS chooses its own steps
+    init: str = "content"
+    content_weight: float = 1.0
+    style_weight: float = 3.0
+    tv_weight: float = 1.0
+    style_blend: list[float] | None = None  # one weight per style image; equal when None
+    style_scale: float = 1.0  # style image size relative to the output
+    preserve_colour: str = "none"
+    backbone: str = DEFAULT_BACKBONE
+    weights: str | None = None  # None: STYLEHUB_WEIGHTS or the Hub; a path; or "random"
+    pooling: str = "avg"
+    content_layers: dict[str, float] | None = None  # None: the backbone's defaults, weight 1 each
+    style_layers: dict[str, float] | None = None
+    style_statistic: str = "gram"
+    content_norm: str = "l2"
+    normalize_weights: bool = False
+    seed: int = 0
+    device: str = "auto"
+    max_size: int = 2048
+    preview_every: int = 10  # steps between preview images; 0 for none
+
+    def check(self) -> "StylizeSettings":
+        _require(16 <= self.size <= self.max_size, f"size must be between 16 and {self.max_size} (max_size), "
+                                                   f"not {self.size}")
+        _require(self.steps >= 1 and self.coarse_steps >= 0, "steps must be at least 1 and coarse_steps at least 0")
+        _require(self.scale_factor > 1.0, "scale_factor must be above 1")
+        _require(0.05 <= self.style_scale <= 4.0, "style_scale must be between 0.05 and 4")
+        _require(round(self.size * self.style_scale) <= self.max_size, "size x style_scale is above max_size")
+        _require(self.learning_rate > 0, "learning_rate must be positive")
+        _require(min(self.content_weight, self.style_weight, self.tv_weight) >= 0, "loss weights must be >= 0")
+        for value, allowed, what in ((self.optimizer, OPTIMIZERS, "optimizer"), (self.init, INITS, "init"),
+                                     (self.preserve_colour, COLOUR_MODES, "preserve_colour"),
+                                     (self.style_statistic, STYLE_STATISTICS, "style_statistic"),
+                                     (self.content_norm, CONTENT_NORMS, "content_norm"),
+                                     (self.pooling, ("avg", "max"), "pooling"),
+                                     (self.backbone, tuple(BACKBONES), "backbone")):
+            _require(value in allowed, f"{what} must be one of {', '.join(allowed)}, not {value!r}")
+        return self
+
+    def replace(self, **changes) -> "StylizeSettings":
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        _require(not unknown, f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, dict] = {
+    "fast": dict(steps=20, coarse_steps=50, min_size=128),
+    "balanced": dict(),
+    "best": dict(steps=150, coarse_steps=200, min_size=128),
+}
+DEFAULT_PRESET = "balanced"
+
+
+def preset(name: str = DEFAULT_PRESET, **changes) -> StylizeSettings:
+    """Settings of a named preset (fast, balanced, best), with any field changed."""
+    if name not in PRESETS:
+        raise SettingsError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return StylizeSettings().replace(**PRESETS[name]).replace(**changes)
+
+
+def parse_layer_weights(text: str) -> dict[str, float]:
+    """'relu1_1, relu2_1:0.5' -> {'relu1_1': 1.0, 'relu2_1': 0.5} (a missing weight is 1)."""
+    weights = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, weight = item.partition(":")
+        try:
+            weights[name.strip()] = float(weight) if weight.strip() else 1.0
+        except ValueError:
+            raise SettingsError(f"bad layer weight {item!r}; write NAME or NAME:WEIGHT") from None
+    _require(bool(weights), "no layers given")
+    return weights
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise SettingsError(message)
+
+
+@dataclass
+class Progress:
+    step: int  # steps done so far, over all scales
+    total: int
+    scale: int  # index of the current scale, from 0
+    scales: int
+    size: tuple[int, int]  # (width, height) of the current scale
+    losses: dict[str, float]
+    preview: torch.Tensor | None = None  # (1, 3, H, W) on the CPU, every preview_every steps
+
+
+@dataclass
+class Result:
+    image: torch.Tensor  # (1, 3, H, W) in [0, 1], on the CPU
+    alpha: torch.Tensor | None  # the content's alpha, re-attached on saving
+    settings: StylizeSettings
+    seconds: float
+    losses: dict[str, float] = field(default_factory=dict)
+
+    def to_pil(self):
+        return images.to_pil(self.image, self.alpha)
+
+    def save(self, path, *, bits: int = 8):
+        return images.save_image(self.image, path, alpha=self.alpha, bits=bits)
+
+
+def scale_sizes(content_size: tuple[int, int], settings: StylizeSettings) -> list[tuple[int, int]]:
+    """(width, height) of each scale: from min_size up by scale_factor, ending exactly at size."""
+    long_sides = [settings.size]
+    while long_sides[0] / settings.scale_factor >= settings.min_size - 0.5:
+        long_sides.insert(0, round(long_sides[0] / settings.scale_factor))
+    sizes = [images.fit_size(content_size, side) for side in long_sides]
+    if min(sizes[-1]) < MIN_SIDE:
+        raise SettingsError(f"the output would be {sizes[-1][0]}x{sizes[-1][1]}; its short side must be at least "
+                            f"{MIN_SIDE} px (raise size)")
+    return [size for size in sizes if min(size) >= MIN_SIDE]
+
+
+def steps_per_scale(scales: int, settings: StylizeSettings) -> list[int]:
+    return [settings.coarse_steps] * (scales - 1) + [settings.steps]
+
+
+def stylize(content, styles, settings: StylizeSettings | None = None, **changes) -> Iterator[Progress | Result]:
+    """Optimise an image to have `content`'s content and the (blended) style of `styles`.
+
+    content and each style: a path, PIL image, array or tensor. settings: a StylizeSettings (default: the
+    balanced preset), with `changes` applied. Yields Progress after each step, then one Result.
+    """
+    settings = (settings or preset()).replace(**changes).check()
+    started = time.perf_counter()
+    styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+    content_image = images.load_image(content, name="content image")
+    style_images = [images.load_image(s, name=f"style image {i + 1}").rgb for i, s in enumerate(styles)]
+    device = pick_device(settings.device)
+    sizes = scale_sizes(content_image.size, settings)
+    content_rgb, style_rgbs = _colour_inputs(images.resize(content_image.rgb, sizes[-1]), style_images, settings)
+    loss = _perceptual_loss(settings, content_rgb, style_rgbs, device)
+    content_rgb = content_rgb.to(device)
+    style_rgbs = [s.to(device) for s in style_rgbs]
+
+    counts = steps_per_scale(len(sizes), settings)
+    total, step, image, terms = sum(counts), 0, None, {}
+    for index, (size, count) in enumerate(zip(sizes, counts)):
+        content_at_scale = images.resize(content_rgb, size)
+        style_side = round(max(size) * settings.style_scale)
+        loss.set_styles([images.resize_long_side(s, style_side) for s in style_rgbs], settings.style_blend)
+        targets = loss.content_targets(content_at_scale)
+        image = _initial_image(settings, content_at_scale, style_rgbs[0]) if image is None else images.resize(image, size)
+        for state in _optimise(image, loss, targets, count, settings):
+            image, terms = state
+            step += 1
+            preview = None
+            if settings.preview_every and (step % settings.preview_every == 0 or step == total):
+                preview = image.detach().clamp(0, 1).cpu()
+            yield Progress(step, total, index, len(sizes), size, terms, preview)
+    output = image.detach().clamp(0, 1)
+    if settings.preserve_colour == "luminance":
+        output = images.combine_luminance(output, images.resize(content_image.rgb.to(device), sizes[-1]))
+    yield Result(output.cpu(), content_image.alpha, settings, time.perf_counter() - started, terms)
+
+
+def run(content, styles, settings: StylizeSettings | None = None, **changes) -> Result:
+    """stylize() to the end, returning only the Result."""
+    for event in stylize(content, styles, settings, **changes):
+        if isinstance(event, Result):
+            return event
+    raise AssertionError("stylize() ended without a result")
+
+
+def _colour_inputs(content: torch.Tensor, styles: list[torch.Tensor], settings: StylizeSettings):
+    """What the optimisation sees, for each colour-preservation mode (Gatys et al. 2017)."""
+    if settings.preserve_colour == "luminance":
+        return images.luminance(content), [images.match_luminance(s, content) for s in styles]
+    if settings.preserve_colour == "histogram":
+        return content, [images.match_colour_histogram(s, content) for s in styles]
+    return content, styles
+
+
+def _perceptual_loss(settings: StylizeSettings, content: torch.Tensor, styles: list[torch.Tensor],
+                     device: torch.device) -> PerceptualLoss:
+    spec = backbone_spec(settings.backbone)
+    extractor = load_backbone(settings.backbone, weights=settings.weights, pooling=settings.pooling, device=device)
+    if settings.normalize_weights:
+        calibration = [images.resize_long_side(x, NORMALISATION_SIZE).to(device) for x in [content, *styles]]
+        extractor = normalize_weights(extractor, calibration)
+    return PerceptualLoss(
+        extractor,
+        content_layers=settings.content_layers or dict.fromkeys(spec.content_layers, 1.0),
+        style_layers=settings.style_layers or dict.fromkeys(spec.style_layers, 1.0),
+        weights=LossWeights(settings.content_weight, settings.style_weight, settings.tv_weight),
+        style_statistic=settings.style_statistic, content_norm=settings.content_norm,
+    )
+
+
+def _initial_image(settings: StylizeSettings, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    if settings.init == "content":
+        return content.clone()
+    if settings.init == "style":
+        return images.resize(style, (content.shape[-1], content.shape[-2]))
+    if settings.init == "blank":
+        return torch.full_like(content, 0.5)
+    generator = torch.Generator().manual_seed(settings.seed)
+    return torch.rand(content.shape, generator=generator).to(content)
+
+
+def _optimise(image: torch.Tensor, loss: PerceptualLoss, targets, steps: int, settings: StylizeSettings):
+    """Yield (image, loss terms) after each of `steps` optimiser steps on the pixels of `image`."""
+    image = image.detach().clone().requires_grad_(True)
+    last: dict[str, float] = {}
+
+    def closure():
+        optimiser.zero_grad()
+        terms = loss(image, targets)
+        terms["total"].backward()
+        last.update({k: v.item() for k, v in terms.items()})
+        return terms["total"]
+
+    if settings.optimizer == "lbfgs":
+        # One iteration per call keeps a step = one loss evaluation; the curvature history persists across calls.
+        optimiser = torch.optim.LBFGS([image], lr=1.0, max_iter=1, history_size=50, tolerance_grad=0.0,
+                                      tolerance_change=0.0)
+    else:
+        optimiser = torch.optim.Adam([image], lr=settings.learning_rate)
+    for _ in range(steps):
+        optimiser.step(closure)
+        if settings.optimizer == "adam":
+            with torch.no_grad():
+                image.clamp_(0, 1)
+        yield image, dict(last)

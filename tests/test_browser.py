@@ -1,0 +1,49 @@
+"""A real browser (Debian's chromium, driven by Playwright) uses the app the way a person does."""
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")]
+
+
+@pytest.fixture(scope="module")
+def server():
+    import app
+
+    demo = app.build_demo(app.AppConfig(backbone="vgg11", weights="random", device="cpu"))
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    yield url
+    demo.close()
+
+
+def _screenshot(page, name):
+    folder = os.environ.get("STYLEHUB_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def test_upload_two_images_run_and_see_the_result(server, tmp_path, content_image, style_image):
+    content_image.resize((96, 64)).save(tmp_path / "content.png")
+    style_image.resize((80, 80)).save(tmp_path / "style.png")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(server)
+        page.locator("#content input[type=file]").set_input_files(str(tmp_path / "content.png"))
+        page.locator("#style-1 input[type=file]").set_input_files(str(tmp_path / "style.png"))
+        page.get_by_label("fast").check()
+        size = page.locator("#size input[type=number]")
+        size.fill("64")
+        size.press("Enter")
+        _screenshot(page, "before-run")
+        page.locator("#run").click()
+        download = page.locator("#download a")
+        download.first.wait_for(timeout=120_000)
+        assert page.locator("#result img").first.get_attribute("src")
+        assert "stylehub" in page.locator("#download").inner_text()
+        _screenshot(page, "after-run")
+        browser.close()

@@ -1,0 +1,78 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from stylehub import cli
+
+TINY = ["--weights", "random", "--backbone", "vgg11", "--size", "32", "--min-size", "16", "--steps", "2",
+        "--coarse-steps", "1", "--device", "cpu"]
+
+
+@pytest.fixture
+def inputs(tmp_path, content_image, style_image):
+    content_image.save(tmp_path / "content.png")
+    style_image.save(tmp_path / "style.jpg")
+    return tmp_path / "content.png", tmp_path / "style.jpg"
+
+
+def test_stylize_writes_the_image_and_json(inputs, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    assert cli.main(["stylize", *map(str, inputs), "-o", str(out), *TINY, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["output"] == str(out) and summary["size"] == [32, 21]
+    assert summary["settings"]["steps"] == 2 and summary["settings"]["backbone"] == "vgg11"
+    assert Image.open(out).size == (32, 21)
+
+
+def test_several_styles_and_layer_options(inputs, tmp_path, capsys):
+    out = tmp_path / "out.tif"
+    code = cli.main(["stylize", str(inputs[0]), str(inputs[1]), str(inputs[1]), "--style-blend", "2", "1", "-o",
+                     str(out), *TINY, "--style-layers", "relu1_1,relu2_1:0.5", "--preserve-colour", "luminance",
+                     "--bits", "16"])
+    assert code == 0 and out.exists()
+    assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.png", "style.jpg", "-o", "out.png"], "content image: no such file"),
+    (["content.png", "style.jpg", "-o", "out.gif"], "unsupported output type"),
+    (["content.png", "style.jpg", "-o", "out.png", "--size", "9000"], "size must be between"),
+    (["content.png", "notes.txt", "-o", "out.png"], "style image 1: not an image"),
+])
+def test_errors_are_one_line_with_exit_1(inputs, tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("hello")
+    assert cli.main(["stylize", *TINY, *args]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("stylehub: error:") and message in err and "\n" not in err
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_offline_without_weights(inputs, tmp_path, capsys):
+    code = cli.main(["stylize", *map(str, inputs), "-o", str(tmp_path / "o.png"), "--size", "32"])
+    assert code == cli.EXIT_ERROR
+    assert "--weights PATH" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["stylize", "only-content.png"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        cli.main(["stylize", "a", "b", "-o", "x.png", "--style-layers", "relu1_1:heavy"])
+    assert info.value.code == 2
+
+
+def test_layers_command(capsys):
+    assert cli.main(["layers", "resnet50", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert table["content_layers"] == ["res4c"] and len(table["style_layers"]) == 8
+
+
+def test_console_script_runs_as_a_process(inputs, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "stylehub.cli", "stylize", "nope.png", str(inputs[1]), "-o",
+                             str(tmp_path / "o.png")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and result.stderr.startswith("stylehub: error:")
