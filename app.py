@@ -155,16 +155,19 @@ def build_slow_tab(config: AppConfig, notice: str) -> None:
     controls = [preset, size, backbone, optimizer, init, steps, coarse_steps, content_weight, style_weight, tv_weight,
                 preserve_colour, style_scale, style_statistic, content_layers, style_layers, seed]
 
-    def stylize(content_path, *values, progress=gr.Progress()):
-        styles = values[:STYLE_SLOTS]
-        weights = values[STYLE_SLOTS:2 * STYLE_SLOTS]
+    # The None defaults make those parameters optional for API clients, who then get the controls' values.
+    def stylize(content, style_1, style_2=None, style_3=None, weight_1=None, weight_2=None, weight_3=None,
+                preset=None, size=None, backbone=None, optimizer=None, init=None, steps=None, coarse_steps=None,
+                content_weight=None, style_weight=None, tv_weight=None, preserve_colour=None, style_scale=None,
+                style_statistic=None, content_layers=None, style_layers=None, seed=None, progress=gr.Progress()):
         try:
-            settings = settings_from_controls(config, *values[2 * STYLE_SLOTS:])
+            settings = settings_from_controls(config, preset, size, backbone, optimizer, init, steps, coarse_steps,
+                                              content_weight, style_weight, tv_weight, preserve_colour, style_scale,
+                                              style_statistic, content_layers, style_layers, seed)
         except StyleHubError as err:
             raise gr.Error(str(err)) from None
-        chosen = [(s, w) for s, w in zip(styles, weights) if s is not None]
-        yield from stream_stylize(content_path, [s for s, _ in chosen], [w for _, w in chosen] or None, settings,
-                                  progress)
+        chosen = [(s, w) for s, w in ((style_1, weight_1), (style_2, weight_2), (style_3, weight_3)) if s is not None]
+        yield from stream_stylize(content, [s for s, _ in chosen], [w for _, w in chosen] or None, settings, progress)
 
     outputs = [preview, plot, slider, download, used]
     job = run.click(stylize, [content, *style_inputs, *blend_inputs, *controls], outputs, api_name="stylize",

@@ -285,7 +285,8 @@ def normalize_weights(extractor: FeatureExtractor, images: list[torch.Tensor]) -
             outputs = [torch.relu(layer(x)) for x in activations]
             total = sum(x.sum(dim=(0, 2, 3)) for x in outputs)
             mean = total / sum(x.shape[0] * x.shape[2] * x.shape[3] for x in outputs)
-            input_scale = torch.where(mean > 1e-12, mean, torch.ones_like(mean))  # dead filters stay as they are
+            alive = mean > 1e-6 * mean.max()
+            input_scale = torch.where(alive, mean, torch.ones_like(mean))  # (nearly) dead filters stay as they are
             layer.weight.div_(input_scale.view(-1, 1, 1, 1))
             layer.bias.div_(input_scale)
         activations = [layer(x) for x in activations]

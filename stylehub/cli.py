@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
-from . import __version__, images, optimize
-from .backbones import BACKBONES
-from .errors import StyleHubError
+from . import __version__, checkpoints, fast, images, optimize, train
+from .backbones import BACKBONES, pick_device
+from .errors import SettingsError, StyleHubError
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -102,10 +103,122 @@ def _stylize(args) -> int:
     return 0
 
 
-def _progress_bar(total: int):
+def _add_train_parser(subparsers) -> None:
+    d = train.TrainSettings()
+    p = subparsers.add_parser("train", help="train a fast feed-forward network for one style or several")
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    fast_parser = kinds.add_parser("fast", help="one style (Johnson et al., instance norm)")
+    fast_parser.add_argument("--style", required=True, dest="styles", type=lambda s: [s], help="style image")
+    multi = kinds.add_parser("multi", help="several styles in one network (conditional instance norm)")
+    multi.add_argument("--styles", required=True, nargs="+", help="style images")
+    for q in (fast_parser, multi):
+        q.add_argument("--content-dir", required=True, help="folder of training photos")
+        q.add_argument("-o", "--output", required=True, type=Path, help="model folder (created)")
+        q.add_argument("--resume", action="store_true", help="continue the interrupted run in the model folder")
+        q.add_argument("--net-size", choices=("paper", "slim"), help=f"(default {d.net_size})")
+        for name in ("image_size", "style_size", "batch_size", "steps", "checkpoint_every", "preview_every", "seed"):
+            q.add_argument(f"--{name.replace('_', '-')}", type=int, help=f"(default {getattr(d, name)})")
+        for name in ("learning_rate", "content_weight", "style_weight", "tv_weight"):
+            q.add_argument(f"--{name.replace('_', '-')}", type=float, help=f"(default {getattr(d, name)})")
+        q.add_argument("--content-layers", type=_layer_weights, metavar="L[:W],...")
+        q.add_argument("--style-layers", type=_layer_weights, metavar="L[:W],...")
+        q.add_argument("--backbone", choices=list(BACKBONES), help=f"loss network (default {d.backbone})")
+        q.add_argument("--weights", help="loss network weights (.safetensors), or 'random'")
+        q.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+        q.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no mixed precision on GPU")
+        q.add_argument("--json", action="store_true", help="print a JSON summary instead of a progress bar")
+        q.set_defaults(run=_train)
+
+
+TRAIN_OPTIONS = ("net_size", "image_size", "style_size", "batch_size", "steps", "checkpoint_every", "preview_every",
+                 "seed", "learning_rate", "content_weight", "style_weight", "tv_weight", "content_layers",
+                 "style_layers", "backbone", "weights", "device", "amp")
+
+
+def _train(args) -> int:
+    changes = {name: getattr(args, name) for name in TRAIN_OPTIONS if getattr(args, name) is not None}
+    settings = train.TrainSettings().replace(**changes).check()
+    result, bar = None, None
+    try:
+        for event in train.train(args.styles, args.content_dir, args.output, settings, resume=args.resume):
+            if isinstance(event, train.TrainResult):
+                result = event
+            elif not args.json:
+                bar = bar or _progress_bar(event.total, initial=event.step - 1)
+                bar.set_postfix_str(f"loss {event.losses['total']:.4g}", refresh=False)
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        print(json.dumps({"output": str(result.folder), "steps": result.steps, "seconds": round(result.seconds, 3),
+                          "losses": result.losses}))
+    else:
+        print(f"wrote {result.folder} ({result.steps} steps, {result.seconds:.1f} s)")
+    return 0
+
+
+def _add_apply_parser(subparsers) -> None:
+    p = subparsers.add_parser("apply", help="stylise photos with a trained network")
+    p.add_argument("model", help="model folder")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER")
+    p.add_argument("-o", "--output", required=True, type=Path,
+                   help="output image for one input, else a folder (created) that gets NAME.png for each")
+    p.add_argument("--strength", type=float, default=1.0, help="0: the photo, 1: full style (default 1)")
+    p.add_argument("--preserve-colour", "--preserve-color", dest="preserve_colour", action="store_true")
+    p.add_argument("--style", dest="styles", type=float, nargs="+", metavar="W",
+                   help="multi-style models: one weight per style (or a single style index)")
+    p.add_argument("--max-tile", type=int, default=1024, help="larger images are processed in tiles (default 1024)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_apply)
+
+
+def _apply(args) -> int:
+    net, _ = checkpoints.load_model(args.model, pick_device(args.device))
+    sources = _expand_inputs(args.inputs)
+    single = len(sources) == 1 and not Path(args.inputs[0]).is_dir()
+    if single:
+        images.check_output_path(args.output)
+    else:
+        args.output.mkdir(parents=True, exist_ok=True)
+    styles = None
+    if args.styles is not None:
+        styles = int(args.styles[0]) if len(args.styles) == 1 and args.styles[0].is_integer() else args.styles
+    written = []
+    for source in sources:
+        loaded = images.load_image(source)
+        started = time.perf_counter()
+        styled = fast.stylize_image(net, loaded.rgb, styles=styles, strength=args.strength,
+                                    preserve_colour=args.preserve_colour, max_tile=args.max_tile)
+        seconds = time.perf_counter() - started
+        target = args.output if single else args.output / f"{source.stem}.png"
+        images.save_image(styled, target, alpha=loaded.alpha)
+        written.append({"input": str(source), "output": str(target), "seconds": round(seconds, 4)})
+        if not args.json:
+            print(f"wrote {target} ({seconds * 1000:.0f} ms)")
+    if args.json:
+        print(json.dumps({"model": args.model, "images": written}))
+    return 0
+
+
+def _expand_inputs(inputs: list[str]) -> list[Path]:
+    paths = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(p for p in item.iterdir() if p.suffix.lower() in train.IMAGE_SUFFIXES)
+            if not found:
+                raise SettingsError(f"{item}: no images in this folder")
+            paths += found
+        else:
+            paths.append(item)
+    return paths
+
+
+def _progress_bar(total: int, initial: int = 0):
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, unit="step", file=sys.stderr, dynamic_ncols=True)
 
 
 def _layers(args) -> int:
@@ -127,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"stylehub {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_stylize_parser(subparsers)
+    _add_train_parser(subparsers)
+    _add_apply_parser(subparsers)
     layers = subparsers.add_parser("layers", help="list a backbone's layer names and default layers")
     layers.add_argument("backbone", choices=list(BACKBONES))
     layers.add_argument("--json", action="store_true")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError, SettingsError
+from .files import write_atomically
 
 MAX_INPUT_PIXELS = 50_000_000  # an input larger than this is refused before it is decoded
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
@@ -71,7 +71,7 @@ def _open(fp, label: str) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageError(f"{label}: not an image file (or a format Pillow cannot read)") from None
     except Image.DecompressionBombError as err:
-        raise ImageError(f"{label}: refused, far too many pixels ({err})") from None
+        raise ImageError(f"{label}: too many pixels to decode safely ({err})") from None
     except (OSError, ValueError) as err:
         raise ImageError(f"{label}: cannot be read ({err})") from None
 
@@ -211,7 +211,7 @@ def save_image(rgb: torch.Tensor, path, *, alpha: torch.Tensor | None = None, bi
         options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
         to_pil(rgb, alpha).save(buffer, fmt, **options)
         data = buffer.getvalue()
-    _write_atomically(path, data)
+    write_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
     return path
 
 
@@ -226,17 +226,6 @@ def check_output_path(path, bits: int = 8) -> str:
     if not path.parent.is_dir():
         raise SettingsError(f"{path}: the folder {path.parent} does not exist")
     return fmt
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _png16(array: np.ndarray) -> bytes:

@@ -5,7 +5,6 @@ can show progress, stream previews, and stop between steps by simply not asking 
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from . import images
 from .backbones import BACKBONES, DEFAULT_BACKBONE, backbone_spec, load_backbone, normalize_weights, pick_device
 from .errors import SettingsError
 from .losses import CONTENT_NORMS, STYLE_STATISTICS, LossWeights, PerceptualLoss
+from .settings import Settings
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style", "blank")
@@ -26,7 +26,7 @@ NORMALISATION_SIZE = 256  # long side of the images used to calibrate Gatys weig
 
 
 @dataclass
-class StylizeSettings:
+class StylizeSettings(Settings):
     """Every knob of slow style transfer, with defaults shared by the CLI and the app."""
 
     size: int = 512  # long side of the output, in pixels
@@ -74,13 +74,6 @@ class StylizeSettings:
             _require(value in allowed, f"{what} must be one of {', '.join(allowed)}, not {value!r}")
         return self
 
-    def replace(self, **changes) -> "StylizeSettings":
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        _require(not unknown, f"unknown setting(s): {', '.join(sorted(unknown))}")
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 PRESETS: dict[str, dict] = {
@@ -176,6 +169,13 @@ def stylize(content, styles, settings: StylizeSettings | None = None, **changes)
     content_rgb = content_rgb.to(device)
     style_rgbs = [s.to(device) for s in style_rgbs]
 
+    def finished(image: torch.Tensor) -> torch.Tensor:
+        """What the user sees of the optimised image: clamped, with the content's colours where asked."""
+        image = image.detach().clamp(0, 1)
+        if settings.preserve_colour == "luminance":
+            image = images.combine_luminance(image, content_image.rgb.to(device))
+        return image.cpu()
+
     counts = steps_per_scale(len(sizes), settings)
     total, step, image, terms = sum(counts), 0, None, {}
     for index, (size, count) in enumerate(zip(sizes, counts)):
@@ -189,12 +189,9 @@ def stylize(content, styles, settings: StylizeSettings | None = None, **changes)
             step += 1
             preview = None
             if settings.preview_every and (step % settings.preview_every == 0 or step == total):
-                preview = image.detach().clamp(0, 1).cpu()
+                preview = finished(image)
             yield Progress(step, total, index, len(sizes), size, terms, preview)
-    output = image.detach().clamp(0, 1)
-    if settings.preserve_colour == "luminance":
-        output = images.combine_luminance(output, images.resize(content_image.rgb.to(device), sizes[-1]))
-    yield Result(output.cpu(), content_image.alpha, settings, time.perf_counter() - started, terms)
+    yield Result(finished(image), content_image.alpha, settings, time.perf_counter() - started, terms)
 
 
 def run(content, styles, settings: StylizeSettings | None = None, **changes) -> Result:

@@ -42,16 +42,16 @@ def photos(tmp_path, content_image, style_image):
 
 
 def _stylize_args(content, style, **changes):
-    controls = {**TINY_CONTROLS, **changes}
     file = gradio_client.handle_file
-    return dict(content_path=file(content), param_1=file(style), param_2=None, param_3=None, param_4=1.0,
-                param_5=1.0, param_6=1.0, **{f"param_{7 + i}": v for i, v in enumerate(controls.values())})
+    return dict(content=file(content), style_1=file(style), **{**TINY_CONTROLS, **changes})
 
 
 def test_api_is_named_and_documented(client):
     api = client.view_api(print_info=False, return_format="dict")
-    assert "/stylize" in api["named_endpoints"]
-    assert len(api["named_endpoints"]["/stylize"]["parameters"]) == 1 + 2 * app.STYLE_SLOTS + len(TINY_CONTROLS)
+    parameters = {p["parameter_name"]: p for p in api["named_endpoints"]["/stylize"]["parameters"]}
+    assert list(parameters)[:7] == ["content", "style_1", "style_2", "style_3", "weight_1", "weight_2", "weight_3"]
+    assert set(TINY_CONTROLS) <= set(parameters)
+    assert parameters["steps"]["parameter_default"] == optimize.preset().steps  # optional, with the UI's default
 
 
 def test_short_job_streams_progress_and_returns_an_image(client, photos):
@@ -133,3 +133,10 @@ def test_ui_defaults_come_from_the_engine():
     assert labels["Steps at full size"] == defaults.steps
     assert labels["Style weight"] == defaults.style_weight
     assert labels["Output size (long side, px)"] == defaults.size
+
+
+def test_optional_parameters_take_the_ui_defaults(client, photos):
+    file = gradio_client.handle_file
+    *_, used = client.predict(content=file(photos[0]), style_1=file(photos[1]), size=32, api_name="/stylize")
+    defaults = optimize.preset()
+    assert used["size"] == 32 and used["steps"] == defaults.steps and used["style_weight"] == defaults.style_weight

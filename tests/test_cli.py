@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -76,3 +77,49 @@ def test_console_script_runs_as_a_process(inputs, tmp_path):
     result = subprocess.run([sys.executable, "-m", "stylehub.cli", "stylize", "nope.png", str(inputs[1]), "-o",
                              str(tmp_path / "o.png")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and result.stderr.startswith("stylehub: error:")
+
+
+TINY_TRAIN = ["--weights", "random", "--backbone", "vgg11", "--image-size", "32", "--style-size", "32",
+              "--batch-size", "2", "--steps", "4", "--checkpoint-every", "2", "--device", "cpu",
+              "--content-layers", "relu2_1", "--style-layers", "relu1_1,relu2_1"]
+
+
+@pytest.fixture
+def photo_dir(tmp_path, content_image, style_image):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    content_image.save(folder / "a.png")
+    style_image.save(folder / "b.jpg")
+    return folder
+
+
+def test_train_then_apply_to_a_file_and_a_folder(inputs, photo_dir, tmp_path, capsys):
+    model = tmp_path / "model"
+    assert cli.main(["train", "fast", "--style", str(inputs[1]), "--content-dir", str(photo_dir), "-o", str(model),
+                     *TINY_TRAIN, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 4
+    assert cli.main(["train", "fast", "--style", str(inputs[1]), "--content-dir", str(photo_dir), "-o", str(model),
+                     *TINY_TRAIN, "--steps", "6", "--resume", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 6
+    out = tmp_path / "styled.png"
+    assert cli.main(["apply", str(model), str(inputs[0]), "-o", str(out), "--strength", "0.5"]) == 0
+    assert Image.open(out).size == (48, 32)
+    assert cli.main(["apply", str(model), str(photo_dir), "-o", str(tmp_path / "many"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert sorted(Path(i["output"]).name for i in summary["images"]) == ["a.png", "b.png"]
+
+
+def test_train_multi_and_apply_a_mix(inputs, photo_dir, tmp_path, capsys):
+    model = tmp_path / "multi"
+    assert cli.main(["train", "multi", "--styles", str(inputs[0]), str(inputs[1]), "--content-dir", str(photo_dir),
+                     "-o", str(model), *TINY_TRAIN]) == 0
+    assert cli.main(["apply", str(model), str(inputs[0]), "-o", str(tmp_path / "mix.png"), "--style", "0.3",
+                     "0.7"]) == 0
+    assert cli.main(["apply", str(model), str(inputs[0]), "-o", str(tmp_path / "one.png"), "--style", "1"]) == 0
+    assert cli.main(["apply", str(model), str(inputs[0]), "-o", str(tmp_path / "x.png"), "--style", "5"]) == 1
+    assert "out of range" in capsys.readouterr().err
+
+
+def test_apply_with_a_bad_model_folder(inputs, tmp_path, capsys):
+    assert cli.main(["apply", str(tmp_path), str(inputs[0]), "-o", str(tmp_path / "o.png")]) == cli.EXIT_ERROR
+    assert "not a StyleHub model" in capsys.readouterr().err

@@ -1,0 +1,90 @@
+"""Applying a trained generator to photos of any size: padding, tiling, strength and colour preservation."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from . import images
+from .errors import SettingsError
+from .nets import TextureNet
+
+MIN_INPUT = 16  # smaller images are padded up to this: the networks' reflection padding needs room
+
+
+def stylize_image(net: torch.nn.Module, image: torch.Tensor, *, styles=None, strength: float = 1.0,
+                  preserve_colour: bool = False, max_tile: int = 1024, overlap: int = 64,
+                  seed: int = 0) -> torch.Tensor:
+    """Stylise (N, 3, H, W) images in [0, 1] with a trained network; any H and W.
+
+    strength blends with the photo (0: the photo, 1: full style); preserve_colour keeps the photo's colours
+    (the stylised luminance with the photo's chroma). Images larger than max_tile are processed in overlapping
+    tiles, blended linearly across the overlap, so memory stays bounded.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise SettingsError(f"strength must be between 0 and 1, not {strength}")
+    if overlap * 2 >= max_tile:
+        raise SettingsError("overlap must be less than half of max_tile")
+    device = next(net.parameters()).device
+    image = image.to(device)
+    with torch.inference_mode():
+        if max(image.shape[-2:]) <= max_tile:
+            styled = _run_padded(net, image, styles, seed)
+        else:
+            styled = _run_tiled(net, image, styles, seed, max_tile, overlap)
+        if preserve_colour:
+            styled = images.combine_luminance(styled, image)
+        return (strength * styled + (1 - strength) * image).clamp(0, 1)
+
+
+def _run_padded(net, image: torch.Tensor, styles, seed: int) -> torch.Tensor:
+    """Pad to a multiple of the network's stride (mirroring the edge), run, crop back."""
+    height, width = image.shape[-2:]
+    stride = net.stride
+    pad_h = max(-height % stride, _round_up(MIN_INPUT, stride) - height)
+    pad_w = max(-width % stride, _round_up(MIN_INPUT, stride) - width)
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    padded = F.pad(image, (0, pad_w, 0, pad_h), mode=mode) if pad_h or pad_w else image
+    if isinstance(net, TextureNet):
+        out = net(padded, generator=torch.Generator().manual_seed(seed))
+    else:
+        out = net(padded, styles)
+    return out[..., :height, :width].float()
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _run_tiled(net, image: torch.Tensor, styles, seed: int, tile: int, overlap: int) -> torch.Tensor:
+    height, width = image.shape[-2:]
+    out = torch.zeros_like(image)
+    total = torch.zeros_like(image[:, :1])
+    step = tile - overlap
+    for top in _starts(height, tile, step):
+        for left in _starts(width, tile, step):
+            patch = image[..., top:top + tile, left:left + tile]
+            mask = _feather(patch.shape[-2], patch.shape[-1], overlap, top > 0, left > 0,
+                            top + tile < height, left + tile < width).to(image)
+            out[..., top:top + tile, left:left + tile] += _run_padded(net, patch, styles, seed) * mask
+            total[..., top:top + tile, left:left + tile] += mask
+    return out / total
+
+
+def _starts(length: int, tile: int, step: int) -> list[int]:
+    starts = list(range(0, max(length - tile, 0) + 1, step))
+    if starts[-1] + tile < length:
+        starts.append(length - tile)
+    return starts
+
+
+def _feather(height: int, width: int, overlap: int, top: bool, left: bool, bottom: bool, right: bool):
+    """A weight mask rising linearly from near 0 to 1 across the overlapping borders of a tile."""
+    def ramp(n: int, rise: bool, fall: bool) -> torch.Tensor:
+        w = torch.ones(n)
+        edge = torch.linspace(0, 1, overlap + 2)[1:-1]
+        if rise:
+            w[:overlap] = edge
+        if fall:
+            w[-overlap:] = edge.flip(0)
+        return w
+    return (ramp(height, top, bottom)[:, None] * ramp(width, left, right)[None, :]).view(1, 1, height, width)

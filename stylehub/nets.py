@@ -1,0 +1,189 @@
+"""Feed-forward stylisation networks.
+
+TransformerNet is Johnson et al.'s image transformation network (2016) with instance normalisation (Ulyanov et
+al.) and nearest-neighbour upsampling + convolution instead of transposed convolutions (no checkerboard). With
+`num_styles > 1` every normalisation layer is conditional (Dumoulin et al. 2017): one (gamma, beta) per style, the
+rest shared, and any convex mix of styles is a mix of their (gamma, beta).
+
+TextureNet is Ulyanov et al.'s multi-scale texture network: noise at several resolutions (optionally joined by
+the content image at each resolution) processed coarse to fine and merged by upsampling and concatenation.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import SettingsError
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    width: int = 32  # channels after the first convolution (Johnson et al.: 32); doubled at each downsampling
+    residual_blocks: int = 5
+    num_styles: int = 1  # > 1: conditional instance normalisation
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+TRANSFORMER_SIZES = {
+    "paper": TransformerConfig(width=32, residual_blocks=5),
+    "slim": TransformerConfig(width=16, residual_blocks=3),
+}
+
+
+class ConditionalInstanceNorm2d(nn.Module):
+    """Instance normalisation with one learnt (gamma, beta) per style, mixed by the given style weights."""
+
+    def __init__(self, channels: int, num_styles: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_styles, channels))
+        self.bias = nn.Parameter(torch.zeros(num_styles, channels))
+
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        gamma = (style_weights @ self.weight)[:, :, None, None]
+        beta = (style_weights @ self.bias)[:, :, None, None]
+        return F.instance_norm(x) * gamma + beta
+
+
+class ConvNormReLU(nn.Module):
+    """Reflection-padded convolution, (conditional) instance norm, optional ReLU; upsample first if asked."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, num_styles: int, *, stride: int = 1, upsample: int = 1,
+                 relu: bool = True):
+        super().__init__()
+        self.upsample = upsample
+        self.pad = nn.ReflectionPad2d(kernel // 2)
+        self.conv = nn.Conv2d(cin, cout, kernel, stride)
+        self.norm = ConditionalInstanceNorm2d(cout, num_styles)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        if self.upsample > 1:
+            x = F.interpolate(x, scale_factor=self.upsample, mode="nearest")
+        x = self.norm(self.conv(self.pad(x)), style_weights)
+        return F.relu(x) if self.relu else x
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int, num_styles: int):
+        super().__init__()
+        self.conv1 = ConvNormReLU(channels, channels, 3, num_styles)
+        self.conv2 = ConvNormReLU(channels, channels, 3, num_styles, relu=False)
+
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(self.conv1(x, style_weights), style_weights)
+
+
+class TransformerNet(nn.Module):
+    """Johnson et al.'s network: 9x9 conv, two stride-2 convs, residual blocks, two upsampling convs, 9x9 conv.
+
+    Input and output are RGB in [0, 1]; height and width must be multiples of `stride` (apply() pads).
+    """
+
+    stride = 4
+
+    def __init__(self, config: TransformerConfig = TransformerConfig()):
+        super().__init__()
+        self.config = config
+        w, n = config.width, config.num_styles
+        self.conv1 = ConvNormReLU(3, w, 9, n)
+        self.down1 = ConvNormReLU(w, 2 * w, 3, n, stride=2)
+        self.down2 = ConvNormReLU(2 * w, 4 * w, 3, n, stride=2)
+        self.residuals = nn.ModuleList(ResidualBlock(4 * w, n) for _ in range(config.residual_blocks))
+        self.up1 = ConvNormReLU(4 * w, 2 * w, 3, n, upsample=2)
+        self.up2 = ConvNormReLU(2 * w, w, 3, n, upsample=2)
+        self.pad_out = nn.ReflectionPad2d(4)
+        self.conv_out = nn.Conv2d(w, 3, 9)
+
+    def style_weights(self, x: torch.Tensor, styles: torch.Tensor | list[float] | int | None) -> torch.Tensor:
+        """(N, num_styles) convex weights from a style index, a weight vector or a batch of vectors."""
+        n = self.config.num_styles
+        if styles is None:
+            if n != 1:
+                raise SettingsError(f"this network holds {n} styles: say which (an index or one weight per style)")
+            styles = [1.0]
+        if isinstance(styles, int):
+            if not 0 <= styles < n:
+                raise SettingsError(f"style index {styles} is out of range: this network holds {n} styles")
+            styles = F.one_hot(torch.tensor(styles), n).float()
+        weights = torch.as_tensor(styles, dtype=x.dtype, device=x.device)
+        if weights.dim() == 1:
+            weights = weights.unsqueeze(0)
+        if weights.shape[-1] != n:
+            raise SettingsError(f"{weights.shape[-1]} style weights given for a network of {n} styles")
+        if (weights < 0).any() or (weights.sum(-1) <= 0).any():
+            raise SettingsError("style weights must be non-negative and not all zero")
+        weights = weights / weights.sum(-1, keepdim=True)
+        return weights.expand(x.shape[0], -1) if weights.shape[0] == 1 else weights
+
+    def forward(self, x: torch.Tensor, styles=None) -> torch.Tensor:
+        s = self.style_weights(x, styles)
+        y = self.down2(self.down1(self.conv1(x, s), s), s)
+        for block in self.residuals:
+            y = block(y, s)
+        y = self.up2(self.up1(y, s), s)
+        return (torch.tanh(self.conv_out(self.pad_out(y))) + 1) / 2
+
+
+@dataclass(frozen=True)
+class TextureConfig:
+    scales: int = 5  # noise inputs at 1, 1/2, ... 1/2^(scales-1) of the output size
+    channels: int = 8  # channels per scale (Ulyanov et al.: 8), grown by `channels` at each join
+    noise_channels: int = 3
+    with_content: bool = True  # False: texture synthesis from noise alone
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    """Ulyanov et al.'s conv block: 3x3, 3x3, 1x1 convolutions, each with batch norm and leaky ReLU."""
+    layers = []
+    for i, kernel in enumerate((3, 3, 1)):
+        layers += [nn.Conv2d(cin if i == 0 else cout, cout, kernel, padding=kernel // 2, padding_mode="reflect"),
+                   nn.BatchNorm2d(cout), nn.LeakyReLU(0.01, inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class TextureNet(nn.Module):
+    """Ulyanov et al.'s multi-scale generator. forward(content or None, size) -> RGB in [0, 1].
+
+    Output height and width must be multiples of `stride`. The noise comes from `generator` when given, so a
+    seeded call is repeatable.
+    """
+
+    def __init__(self, config: TextureConfig = TextureConfig()):
+        super().__init__()
+        self.config = config
+        self.stride = 2 ** (config.scales - 1)
+        c, inputs = config.channels, config.noise_channels + (3 if config.with_content else 0)
+        self.inputs = nn.ModuleList(_block(inputs, c) for _ in range(config.scales))
+        self.joins = nn.ModuleList(_block(c * (i + 1) + c, c * (i + 2)) for i in range(config.scales - 1))
+        self.out = nn.Conv2d(c * config.scales, 3, 1)
+
+    def forward(self, content: torch.Tensor | None = None, size: tuple[int, int] | None = None, *,
+                batch: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+        if self.config.with_content and content is None:
+            raise SettingsError("this texture network stylises a content image: pass one")
+        if content is not None:
+            batch, size = content.shape[0], (content.shape[-1], content.shape[-2])
+        width, height = size
+        if width % self.stride or height % self.stride:
+            raise SettingsError(f"{width}x{height} is not a multiple of {self.stride}; pad the input first")
+        device = self.out.weight.device
+        y = None
+        for i in reversed(range(self.config.scales)):  # coarse to fine
+            h, w = height >> i, width >> i
+            x = torch.rand(batch, self.config.noise_channels, h, w, generator=generator, device="cpu").to(device)
+            if content is not None:
+                x = torch.cat([x, F.interpolate(content, size=(h, w), mode="area")], dim=1)
+            x = self.inputs[i](x)
+            if y is not None:
+                y = F.interpolate(y, scale_factor=2, mode="nearest")
+                x = self.joins[self.config.scales - 2 - i](torch.cat([y, x], dim=1))
+            y = x
+        return torch.sigmoid(self.out(y))

@@ -1,0 +1,80 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stylehub.errors import SettingsError
+from stylehub.nets import (ConditionalInstanceNorm2d, TextureConfig, TextureNet, TransformerConfig, TransformerNet,
+                           TRANSFORMER_SIZES)
+
+SLIM = TRANSFORMER_SIZES["slim"]
+
+
+def test_transformer_keeps_the_size_and_range():
+    net = TransformerNet(SLIM).eval()
+    x = torch.rand(2, 3, 36, 44)
+    y = net(x)
+    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+
+
+def test_transformer_layers_are_named_like_the_paper():
+    net = TransformerNet(TransformerConfig(width=8, residual_blocks=2))
+    names = [name for name, _ in net.named_children()]
+    assert names == ["conv1", "down1", "down2", "residuals", "up1", "up2", "pad_out", "conv_out"]
+    assert net.conv1.conv.kernel_size == (9, 9) and net.conv_out.kernel_size == (9, 9)
+    assert net.down1.conv.stride == (2, 2) and net.up1.upsample == 2
+    assert isinstance(net.conv1.pad, torch.nn.ReflectionPad2d)
+
+
+def test_conditional_norm_with_one_style_selected_equals_instance_norm():
+    torch.manual_seed(0)
+    norm = ConditionalInstanceNorm2d(4, num_styles=3)
+    with torch.no_grad():
+        norm.weight.normal_()
+        norm.bias.normal_()
+    x = torch.randn(2, 4, 5, 5)
+    one_hot = F.one_hot(torch.tensor([1, 1]), 3).float()
+    expected = F.instance_norm(x, weight=norm.weight[1], bias=norm.bias[1])
+    assert torch.allclose(norm(x, one_hot), expected, atol=1e-6)
+
+
+def test_convex_weights_interpolate_gamma_and_beta():
+    torch.manual_seed(1)
+    norm = ConditionalInstanceNorm2d(3, num_styles=2)
+    with torch.no_grad():
+        norm.weight.normal_()
+        norm.bias.normal_()
+    x = torch.randn(1, 3, 4, 4)
+    mix = torch.tensor([[0.25, 0.75]])
+    gamma = 0.25 * norm.weight[0] + 0.75 * norm.weight[1]
+    beta = 0.25 * norm.bias[0] + 0.75 * norm.bias[1]
+    assert torch.allclose(norm(x, mix), F.instance_norm(x, weight=gamma, bias=beta), atol=1e-6)
+
+
+def test_style_selection_by_index_weights_and_batch():
+    net = TransformerNet(TransformerConfig(width=8, residual_blocks=1, num_styles=3)).eval()
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.equal(net.style_weights(x, 2), torch.tensor([[0.0, 0.0, 1.0]] * 2))
+    assert torch.allclose(net.style_weights(x, [1, 1, 2]), torch.tensor([[0.25, 0.25, 0.5]] * 2))
+    per_image = net.style_weights(x, [[1, 0, 0], [0, 1, 0]])
+    assert torch.equal(per_image, torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]))
+    with torch.no_grad():
+        both = net(x, [[1, 0, 0], [0, 1, 0]])
+        assert torch.allclose(both[1:], net(x[1:], 1), atol=1e-6)  # a batch can mix styles per image
+    for bad, message in ((None, "holds 3 styles"), (5, "out of range"), ([1, 2], "2 style weights"),
+                         ([-1, 1, 1], "non-negative")):
+        with pytest.raises(SettingsError, match=message):
+            net(x, bad)
+
+
+def test_texture_net_with_content_and_from_noise_alone():
+    content_net = TextureNet(TextureConfig(scales=3, channels=4)).eval()
+    x = torch.rand(1, 3, 32, 24)
+    assert content_net(x).shape == (1, 3, 32, 24)
+    with pytest.raises(SettingsError, match="content image"):
+        content_net(None, (32, 32))
+    with pytest.raises(SettingsError, match="multiple of 4"):
+        content_net(torch.rand(1, 3, 30, 24))
+    texture_net = TextureNet(TextureConfig(scales=3, channels=4, with_content=False)).eval()
+    first = texture_net(None, (16, 8), batch=2, generator=torch.Generator().manual_seed(0))
+    again = texture_net(None, (16, 8), batch=2, generator=torch.Generator().manual_seed(0))
+    assert first.shape == (2, 3, 8, 16) and torch.equal(first, again)

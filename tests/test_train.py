@@ -1,0 +1,163 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from stylehub import checkpoints, fast, images, train
+from stylehub.errors import SettingsError
+from stylehub.nets import TextureConfig, TextureNet, TransformerConfig, TransformerNet
+
+from conftest import gradient_image
+
+
+@pytest.fixture
+def photo_dir(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(5):
+        gradient_image(40, 36, seed=10 + i).save(folder / f"{i}.png")
+    (folder / "notes.txt").write_text("ignored")
+    return folder
+
+
+@pytest.fixture
+def tiny_train():
+    return train.TrainSettings(image_size=32, style_size=32, batch_size=2, steps=12, learning_rate=1e-2,
+                               backbone="vgg11", weights="random",
+                               content_layers={"relu2_1": 1.0}, style_layers={"relu1_1": 1.0, "relu2_1": 1.0},
+                               checkpoint_every=4, preview_every=6, device="cpu")
+
+
+def _run(generator):
+    events = list(generator)
+    return events[:-1], events[-1]
+
+
+def test_training_lowers_the_loss_and_writes_a_checkpoint(photo_dir, style_image, tiny_train, tmp_path):
+    progress, result = _run(train.train(style_image, photo_dir, tmp_path / "model", tiny_train.replace(steps=40)))
+    assert [p.step for p in progress] == list(range(1, 41))
+    first, last = sum(p.losses["total"] for p in progress[:5]), sum(p.losses["total"] for p in progress[-5:])
+    assert last < 0.8 * first
+    assert progress[-1].eta == 0 and progress[5].preview.shape == (1, 3, 32, 32)
+    net, config = checkpoints.load_model(result.folder)
+    assert config["kind"] == "transformer" and config["training"]["steps_done"] == 40
+    assert config["styles"][0]["name"] == "style 1"
+
+
+def test_save_then_load_gives_identical_outputs(tmp_path):
+    torch.manual_seed(0)
+    net = TransformerNet(TransformerConfig(width=8, residual_blocks=1, num_styles=2)).eval()
+    checkpoints.save_model(net, tmp_path / "m", styles=[{"name": "a"}, {"name": "b"}])
+    loaded, config = checkpoints.load_model(tmp_path / "m")
+    x = torch.rand(1, 3, 20, 24)
+    with torch.no_grad():
+        assert torch.equal(net(x, [0.3, 0.7]), loaded(x, [0.3, 0.7]))
+    assert [s["name"] for s in config["styles"]] == ["a", "b"]
+    texture = TextureNet(TextureConfig(scales=2, channels=4)).eval()
+    checkpoints.save_model(texture, tmp_path / "t", styles=[{"name": "t"}])
+    assert checkpoints.load_model(tmp_path / "t")[1]["kind"] == "texture"
+
+
+def test_resume_continues_step_count_and_optimiser_state(photo_dir, style_image, tiny_train, tmp_path):
+    straight, _ = _run(train.train(style_image, photo_dir, tmp_path / "a", tiny_train))
+    stream = train.train(style_image, photo_dir, tmp_path / "b", tiny_train)
+    for event in stream:
+        if event.step == 6:
+            break  # interrupted after step 6; the last checkpoint is at step 4
+    stream.close()
+    resumed, _ = _run(train.train(style_image, photo_dir, tmp_path / "b", tiny_train, resume=True))
+    assert [p.step for p in resumed] == list(range(5, 13))
+    assert resumed[-1].losses["total"] == pytest.approx(straight[-1].losses["total"], rel=1e-4)
+    a, _ = checkpoints.load_model(tmp_path / "a")
+    b, _ = checkpoints.load_model(tmp_path / "b")
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.allclose(pa, pb, atol=1e-5), name
+
+
+def test_resume_refuses_other_settings_or_no_state(photo_dir, style_image, tiny_train, tmp_path):
+    with pytest.raises(SettingsError, match="nothing to resume"):
+        list(train.train(style_image, photo_dir, tmp_path / "none", tiny_train, resume=True))
+    _run(train.train(style_image, photo_dir, tmp_path / "m", tiny_train.replace(steps=4)))
+    with pytest.raises(SettingsError, match="learning_rate"):
+        list(train.train(style_image, photo_dir, tmp_path / "m", tiny_train.replace(learning_rate=0.5), resume=True))
+
+
+def test_multi_style_training_round_robin(photo_dir, style_image, content_image, tiny_train, tmp_path):
+    _, result = _run(train.train([style_image, content_image], photo_dir, tmp_path / "multi",
+                                 tiny_train.replace(steps=4), style_names=["one", "two"]))
+    net, config = checkpoints.load_model(result.folder)
+    assert net.config.num_styles == 2 and [s["name"] for s in config["styles"]] == ["one", "two"]
+
+
+def test_training_input_errors(tmp_path, style_image, tiny_train):
+    with pytest.raises(SettingsError, match="no such folder"):
+        list(train.train(style_image, tmp_path / "missing", tmp_path / "m", tiny_train))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SettingsError, match="no images"):
+        list(train.train(style_image, tmp_path / "empty", tmp_path / "m", tiny_train))
+    with pytest.raises(SettingsError, match="multiple of 4"):
+        tiny_train.replace(image_size=30).check()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "config.json").unlink(), "no config.json"),
+    (lambda d: (d / "config.json").write_text("{nope"), "not valid JSON"),
+    (lambda d: (d / "config.json").write_text(json.dumps({"kind": "gan", "net": {}})), "not a StyleHub model"),
+    (lambda d: (d / "model.safetensors").unlink(), "model.safetensors is missing"),
+    (lambda d: (d / "model.safetensors").write_bytes(b"garbage"), "not a readable safetensors"),
+    (lambda d: save_file({"x": torch.zeros(1)}, str(d / "model.safetensors")), "does not match its config"),
+])
+def test_bad_checkpoints_get_clear_errors(tmp_path, damage, message):
+    folder = checkpoints.save_model(TransformerNet(TransformerConfig(width=8, residual_blocks=1)), tmp_path / "m",
+                                    styles=[{"name": "x"}])
+    damage(folder)
+    with pytest.raises(checkpoints.CheckpointError, match=message):
+        checkpoints.load_model(folder)
+
+
+@pytest.fixture
+def slim_net():
+    torch.manual_seed(0)
+    return TransformerNet(TransformerConfig(width=8, residual_blocks=1)).eval()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (5, 7), (33, 17), (64, 48)])
+def test_any_image_size(slim_net, size):
+    image = torch.rand(1, 3, size[1], size[0])
+    assert fast.stylize_image(slim_net, image).shape == image.shape
+
+
+def test_strength_zero_returns_the_photo_and_colour_preservation(slim_net):
+    image = torch.rand(1, 3, 24, 24) * 0.5 + 0.25  # mid-tones: no clamping of the recombined colours
+    assert torch.equal(fast.stylize_image(slim_net, image, strength=0.0), image)
+    kept = fast.stylize_image(slim_net, image, preserve_colour=True)
+    chroma_error = (images.rgb_to_yiq(kept)[:, 1:] - images.rgb_to_yiq(image)[:, 1:]).abs().mean()
+    assert chroma_error < 0.01
+    with pytest.raises(SettingsError, match="strength"):
+        fast.stylize_image(slim_net, image, strength=1.5)
+
+
+class Negative(torch.nn.Module):
+    """A pointwise 'network': tiling must reproduce its whole-image output exactly."""
+
+    stride = 4
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x, styles=None):
+        return 1 - x
+
+
+def test_tiles_cover_large_images_exactly():
+    image = torch.rand(1, 3, 70, 90)
+    tiled = fast.stylize_image(Negative(), image, max_tile=40, overlap=8)
+    assert torch.allclose(tiled, 1 - image, atol=1e-6)
+
+
+def test_tiled_network_output(slim_net):
+    image = torch.rand(1, 3, 70, 90)
+    tiled = fast.stylize_image(slim_net, image, max_tile=40, overlap=8)
+    assert tiled.shape == image.shape and torch.isfinite(tiled).all()
