@@ -84,7 +84,8 @@ def stream_stylize(content, styles, blend, settings: optimize.StylizeSettings, p
                 if event.preview is not None:
                     yield images.to_pil(event.preview), pd.DataFrame(curve), gr.skip(), gr.skip(), gr.skip()
                 continue
-            before = images.to_pil(images.resize(images.load_image(content).rgb, event.image.shape[:-3:-1]))
+            height, width = event.image.shape[-2:]
+            before = images.to_pil(images.resize(images.load_image(content).rgb, (width, height)))
             path = Path(tempfile.mkdtemp(prefix="stylehub-")) / "stylehub.png"
             event.save(path)
             used = {"seconds": round(event.seconds, 1), **event.settings.to_dict()}
@@ -93,7 +94,8 @@ def stream_stylize(content, styles, blend, settings: optimize.StylizeSettings, p
         raise gr.Error(str(err)) from None
 
 
-def build_slow_tab(config: AppConfig, notice: str) -> None:
+def build_slow_tab(config: AppConfig, notice: str) -> int | None:
+    """The optimisation tab; returns the id of its example-running event, if any."""
     defaults = optimize.preset()
     with gr.Row():
         with gr.Column(scale=1):
@@ -181,8 +183,11 @@ def build_slow_tab(config: AppConfig, notice: str) -> None:
 
     pairs = _example_pairs()
     if pairs:
-        gr.Examples(pairs, [content, style_inputs[0]], outputs, fn=example, cache_examples=True, cache_mode="lazy",
-                    label="Examples (public-domain paintings; run once, then cached)", api_visibility="private")
+        examples = gr.Examples(pairs, [content, style_inputs[0]], outputs, fn=example, cache_examples=True,
+                               cache_mode="lazy", label="Examples (public-domain paintings; run once, then cached)",
+                               api_visibility="private")
+        return examples.cache_event["id"]  # the event that runs (and caches) an example
+    return None
 
 
 def _example_pairs() -> list[list[str]]:
@@ -201,7 +206,9 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
             with gr.Tab("Optimise (Gatys)"):
                 gr.Markdown("Best quality, any style image, seconds to minutes: the image itself is optimised to "
                             "match the photo's content and the painting's texture (Gatys et al. 2016).")
-                build_slow_tab(config, notice)
+                example_event = build_slow_tab(config, notice)
+    if example_event is not None:  # gr.Examples takes no concurrency_id: join the engine group here
+        demo.fns[example_event].concurrency_id = ENGINE
     demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
     return demo
 

@@ -162,7 +162,9 @@ def _create_timm_model(name: str, source: str | None) -> nn.Module:
 
     spec = BACKBONES[name]
     if source == RANDOM:
-        return timm.create_model(spec.timm_name, pretrained=False)
+        with torch.random.fork_rng(devices=[]):  # the same random network in every process and every run
+            torch.manual_seed(0)
+            return timm.create_model(spec.timm_name, pretrained=False)
     if source is not None:
         _check_weights_file(name, Path(source))
         return timm.create_model(spec.timm_name, pretrained=True, pretrained_strict=False,

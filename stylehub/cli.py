@@ -138,18 +138,20 @@ TRAIN_OPTIONS = ("net_size", "image_size", "style_size", "batch_size", "steps", 
 def _train(args) -> int:
     changes = {name: getattr(args, name) for name in TRAIN_OPTIONS if getattr(args, name) is not None}
     settings = train.TrainSettings().replace(**changes).check()
-    result, bar = None, None
+    result, bar, report = None, None, train.is_main_process()
     try:
         for event in train.train(args.styles, args.content_dir, args.output, settings, resume=args.resume):
             if isinstance(event, train.TrainResult):
                 result = event
-            elif not args.json:
+            elif report and not args.json:
                 bar = bar or _progress_bar(event.total, initial=event.step - 1)
                 bar.set_postfix_str(f"loss {event.losses['total']:.4g}", refresh=False)
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
+    if not report:
+        return 0
     if args.json:
         print(json.dumps({"output": str(result.folder), "steps": result.steps, "seconds": round(result.seconds, 3),
                           "losses": result.losses}))

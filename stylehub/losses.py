@@ -35,10 +35,14 @@ def mean_covariance(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor, norm: str = "l2") -> torch.Tensor:
-    """Relative L2 (Gatys) or L1 distance between activations, averaged over the batch."""
+    """Relative L2 (Gatys) or L1 distance between activations, per image, averaged over the batch.
+
+    Per image, so that an image's loss does not depend on which other images share its batch.
+    """
+    dims = tuple(range(1, features.dim()))
     if norm == "l2":
-        return ((features - target) ** 2).mean() / ((target ** 2).mean() + EPS)
-    return (features - target).abs().mean() / (target.abs().mean() + EPS)
+        return (((features - target) ** 2).mean(dims) / ((target ** 2).mean(dims) + EPS)).mean()
+    return ((features - target).abs().mean(dims) / (target.abs().mean(dims) + EPS)).mean()
 
 
 def gram_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:

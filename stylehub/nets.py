@@ -57,7 +57,7 @@ class ConvNormReLU(nn.Module):
         super().__init__()
         self.upsample = upsample
         self.pad = nn.ReflectionPad2d(kernel // 2)
-        self.conv = nn.Conv2d(cin, cout, kernel, stride)
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, bias=False)  # a bias would be removed by the norm
         self.norm = ConditionalInstanceNorm2d(cout, num_styles)
         self.relu = relu
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,10 +110,11 @@ class ContentPhotos:
                                                      max(self.image_size, round(height * scale))))
         return self._cache[index]
 
-    def batch(self, step: int, batch_size: int, seed: int) -> torch.Tensor:
+    def batch(self, step: int, batch_size: int, seed: int, rank: int = 0, processes: int = 1) -> torch.Tensor:
+        """This process's share of the step's photos: one sequence of positions, split between processes."""
         crops = []
         for i in range(batch_size):
-            position = step * batch_size + i
+            position = (step * processes + rank) * batch_size + i
             epoch, offset = divmod(position, len(self))
             order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
             photo = self.photo(int(order[offset]))
@@ -125,12 +127,26 @@ class ContentPhotos:
 
 def train(styles, content_dir, out_dir, settings: TrainSettings | None = None, *, style_names=None,
           resume: bool = False) -> Iterator[TrainProgress | TrainResult]:
-    """Train one network for one style (instance norm) or several (conditional instance norm)."""
+    """Train one network for one style (instance norm) or several (conditional instance norm).
+
+    Launched by torchrun (WORLD_SIZE > 1), every process trains on its own share of each step's photos with
+    DistributedDataParallel (NCCL on GPUs, gloo on CPUs); the effective batch is batch_size x processes, and
+    only the first process writes checkpoints.
+    """
     settings = (settings or TrainSettings()).check()
     styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
     names = list(style_names or [_style_name(s, i) for i, s in enumerate(styles)])
     out_dir = Path(out_dir)
-    device = pick_device(settings.device)
+    world = _join_process_group(pick_device(settings.device))
+    try:
+        yield from _train(styles, names, content_dir, out_dir, settings, resume, world)
+    finally:
+        if world.size > 1:
+            torch.distributed.destroy_process_group()
+
+
+def _train(styles, names, content_dir, out_dir: Path, settings: TrainSettings, resume: bool, world: "World"):
+    device = world.device
     photos = ContentPhotos(content_dir, settings.image_size)
     style_images = [images.resize_long_side(images.load_image(s, name=f"style image {i + 1}").rgb,
                                             settings.style_size).to(device) for i, s in enumerate(styles)]
@@ -144,38 +160,74 @@ def train(styles, content_dir, out_dir, settings: TrainSettings | None = None, *
     use_amp = settings.amp and device.type == "cuda"
     if use_amp:
         net = net.to(memory_format=torch.channels_last)
+    model = net
+    if world.size > 1:
+        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
     describe = dict(styles=[{"name": n, "source": str(s) if isinstance(s, (str, Path)) else None}
-                            for n, s in zip(names, styles)], training=settings.to_dict())
+                            for n, s in zip(names, styles)], training={**settings.to_dict(), "processes": world.size})
     preview_input = photos.photo(0)[..., :settings.image_size, :settings.image_size].to(device)
 
     started, terms = time.perf_counter(), {}
-    net.train()
+    model.train()
     for step in range(start, settings.steps):
         style_index = step % len(styles)
         loss.style_targets = style_targets[style_index]
-        batch = photos.batch(step, settings.batch_size, settings.seed).to(device)
+        batch = photos.batch(step, settings.batch_size, settings.seed, world.rank, world.size).to(device)
         if use_amp:
             batch = batch.contiguous(memory_format=torch.channels_last)
         optimiser.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            output = net(batch, style_index)
-            values = loss(output.float(), loss.content_targets(batch))
+            values = loss(model(batch, style_index).float(), loss.content_targets(batch))
         values["total"].backward()
         optimiser.step()
         terms = {k: v.item() for k, v in values.items()}
         done = step + 1
-        if done % settings.checkpoint_every == 0 or done == settings.steps:
+        if world.rank == 0 and (done % settings.checkpoint_every == 0 or done == settings.steps):
             _save(out_dir, net, optimiser, done, settings, describe)
         preview = None
         if settings.preview_every and (done % settings.preview_every == 0 or done == settings.steps):
-            with torch.no_grad():
-                net.eval()
-                preview = net(preview_input, style_index).float().clamp(0, 1).cpu()
-                net.train()
+            preview = _preview(net, preview_input, style_index)
         seconds = time.perf_counter() - started
         eta = seconds / (done - start) * (settings.steps - done)
         yield TrainProgress(done, settings.steps, terms, seconds, eta, preview)
     yield TrainResult(out_dir, settings.steps, time.perf_counter() - started, terms)
+
+
+@torch.no_grad()
+def _preview(net: TransformerNet, image: torch.Tensor, style_index: int) -> torch.Tensor:
+    net.eval()
+    try:
+        return net(image, style_index).float().clamp(0, 1).cpu()
+    finally:
+        net.train()
+
+
+@dataclass
+class World:
+    """This process's place among the training processes (one process: rank 0 of 1)."""
+
+    device: torch.device
+    rank: int = 0
+    size: int = 1
+
+
+def _join_process_group(device: torch.device) -> World:
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size == 1:
+        return World(device)
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return World(device, dist.get_rank(), dist.get_world_size())
+
+
+def is_main_process() -> bool:
+    """False in every process but the first of a torchrun launch: only the first one reports."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _style_name(source, index: int) -> str:

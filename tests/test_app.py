@@ -140,3 +140,9 @@ def test_optional_parameters_take_the_ui_defaults(client, photos):
     *_, used = client.predict(content=file(photos[0]), style_1=file(photos[1]), size=32, api_name="/stylize")
     defaults = optimize.preset()
     assert used["size"] == 32 and used["steps"] == defaults.steps and used["style_weight"] == defaults.style_weight
+
+
+def test_heavy_events_share_one_concurrency_group():
+    demo = app.build_demo(app.AppConfig(backbone="vgg11", weights="random"))
+    groups = {block_fn.name: block_fn.concurrency_id for block_fn in demo.fns.values()}
+    assert groups["stylize"] == groups["load_example_output"] == app.ENGINE
