@@ -176,14 +176,19 @@ def build_slow_tab(config: AppConfig, notice: str) -> int | None:
                     concurrency_id=ENGINE, concurrency_limit=config.concurrency)
     stop.click(None, None, None, cancels=[job], api_visibility="private")
 
-    def example(content_path, style_path, progress=gr.Progress()):
+    def example(content_path, style_path):
         settings = optimize.preset("fast", size=config.example_size, backbone=config.backbone,
                                    weights=config.weights, device=config.device)
-        yield from stream_stylize(content_path, [style_path], None, settings, progress)
+        for image, _, _, download_path, settings_used in stream_stylize(content_path, [style_path], None, settings,
+                                                                        gr.Progress()):
+            result = image, download_path, settings_used
+        return result
 
     pairs = _example_pairs()
     if pairs:
-        examples = gr.Examples(pairs, [content, style_inputs[0]], outputs, fn=example, cache_examples=True,
+        # An example's cached result fills the result, download and settings (the plot and slider are for live runs).
+        examples = gr.Examples(pairs, [content, style_inputs[0]], [preview, download, used], fn=example,
+                               cache_examples=True,
                                cache_mode="lazy", label="Examples (public-domain paintings; run once, then cached)",
                                api_visibility="private")
         return examples.cache_event["id"]  # the event that runs (and caches) an example

@@ -1,7 +1,9 @@
 import os
+import tempfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported anywhere: tests never touch the network
 os.environ.pop("STYLEHUB_WEIGHTS", None)
+os.environ.setdefault("GRADIO_EXAMPLES_CACHE", tempfile.mkdtemp(prefix="stylehub-examples-"))
 
 from pathlib import Path  # noqa: E402
 

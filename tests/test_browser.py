@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser,
 def server():
     import app
 
-    demo = app.build_demo(app.AppConfig(backbone="vgg11", weights="random", device="cpu"))
+    demo = app.build_demo(app.AppConfig(backbone="vgg11", weights="random", device="cpu", example_size=32))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     yield url
     demo.close()
@@ -46,4 +46,19 @@ def test_upload_two_images_run_and_see_the_result(server, tmp_path, content_imag
         assert page.locator("#result img").first.get_attribute("src")
         assert "stylehub" in page.locator("#download").inner_text()
         _screenshot(page, "after-run")
+        browser.close()
+
+
+def test_an_example_runs_once_then_comes_from_the_cache(server):
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        for _ in range(2):  # the first click computes and caches, the second is served from the cache
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(server)
+            page.locator("table tbody tr").nth(2).click()  # Tübingen x The Starry Night
+            page.locator("#download a").first.wait_for(timeout=120_000)
+            page.wait_for_function("!document.body.innerText.includes('processing')", timeout=30_000)
+            assert page.locator("#result img").first.get_attribute("src")
+            _screenshot(page, "example")
+            page.close()
         browser.close()
