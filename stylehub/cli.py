@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import __version__, checkpoints, fast, images, optimize, train
 from .backbones import BACKBONES, pick_device
-from .errors import SettingsError, StyleHubError
+from .errors import StyleHubError
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -208,10 +208,7 @@ def _expand_inputs(inputs: list[str]) -> list[Path]:
     paths = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in train.IMAGE_SUFFIXES)
-            if not found:
-                raise SettingsError(f"{item}: no images in this folder")
-            paths += found
+            paths += images.images_in(item)
         else:
             paths.append(item)
     return paths

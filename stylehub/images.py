@@ -19,10 +19,12 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError, SettingsError
 from .files import write_atomically
+from .losses import sqrtm_psd
 
 MAX_INPUT_PIXELS = 50_000_000  # an input larger than this is refused before it is decoded
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 SIXTEEN_BIT_FORMATS = ("PNG", "TIFF")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")  # what a folder of images holds
 
 
 @dataclass
@@ -57,6 +59,17 @@ def load_image(source, *, max_pixels: int = MAX_INPUT_PIXELS, name: str | None =
             raise ImageError(f"{label}: no such file")
         return _from_pil(_open(path, label), label, max_pixels)
     raise ImageError(f"{label}: expected a file path, PIL image or array, got {type(source).__name__}")
+
+
+def images_in(folder) -> list[Path]:
+    """The image files directly inside a folder, sorted; SettingsError when there is none or no folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SettingsError(f"{folder}: no such folder")
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not found:
+        raise SettingsError(f"{folder}: no images ({' '.join(IMAGE_SUFFIXES)}) in this folder")
+    return found
 
 
 def _describe(source) -> str:
@@ -307,11 +320,6 @@ def match_colour_histogram(style: torch.Tensor, content: torch.Tensor, eps: floa
 
     s_mean, s_centred, s_cov = stats(style)
     c_mean, _, c_cov = stats(content)
-    transform = _sqrtm(c_cov) @ torch.linalg.inv(_sqrtm(s_cov))
+    transform = sqrtm_psd(c_cov) @ torch.linalg.inv(sqrtm_psd(s_cov))
     out = (transform @ s_centred + c_mean).reshape(style.shape[1:]).unsqueeze(0)
     return out.to(style.dtype).clamp(0, 1)
-
-
-def _sqrtm(matrix: torch.Tensor) -> torch.Tensor:
-    values, vectors = torch.linalg.eigh(matrix)
-    return vectors @ torch.diag(values.clamp_min(0).sqrt()) @ vectors.T

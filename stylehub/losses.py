@@ -69,7 +69,8 @@ def _trace(matrix: torch.Tensor) -> torch.Tensor:
     return matrix.diagonal(dim1=-2, dim2=-1).sum(-1)
 
 
-def _sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
+def sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
+    """Square root of symmetric positive semi-definite matrices (batched), in float64."""
     values, vectors = torch.linalg.eigh(matrix.double())
     return (vectors * values.clamp_min(0).sqrt().unsqueeze(-2)) @ vectors.transpose(-1, -2)
 
@@ -128,7 +129,7 @@ class PerceptualLoss:
                 for total, s in zip(summed, stats):
                     total += weight * s.mean(0)
         self.style_targets = {
-            name: (stats[0],) if self.style_statistic == "gram" else (stats[0], stats[1], _sqrtm_psd(stats[1]).float())
+            name: (stats[0],) if self.style_statistic == "gram" else (stats[0], stats[1], sqrtm_psd(stats[1]).float())
             for name, stats in targets.items()
         }
 

@@ -29,7 +29,6 @@ from .nets import TRANSFORMER_SIZES, TransformerNet
 from .settings import Settings
 
 STATE_NAME = "training_state.safetensors"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 @dataclass
@@ -90,13 +89,7 @@ class ContentPhotos:
     """The training photos of a folder, decoded once, as square crops chosen by (seed, step) alone."""
 
     def __init__(self, folder, image_size: int):
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise SettingsError(f"{folder}: no such folder of training photos")
-        paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not paths:
-            raise SettingsError(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) to train on")
-        self.paths, self.image_size, self._cache = paths, image_size, {}
+        self.paths, self.image_size, self._cache = images.images_in(folder), image_size, {}
 
     def __len__(self) -> int:
         return len(self.paths)

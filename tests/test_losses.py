@@ -50,7 +50,7 @@ def test_w2_loss_is_zero_at_target_and_matches_diagonal_gaussians():
     torch.manual_seed(2)
     target = torch.randn(1, 3, 8, 8) * torch.tensor([1.0, 2.0, 0.5]).view(1, 3, 1, 1) + 1
     mean, cov = losses.mean_covariance(target)
-    root = losses._sqrtm_psd(cov[0]).float()
+    root = losses.sqrtm_psd(cov[0]).float()
     assert losses.w2_loss(target, mean[0], cov[0], root).abs() < 1e-4
     # Two Gaussians with diagonal covariances: W2^2 = |m1 - m2|^2 + sum (sqrt(a) - sqrt(b))^2
     m1, m2 = torch.tensor([0.0, 1.0]), torch.tensor([1.0, 3.0])
@@ -72,7 +72,7 @@ def test_w2_loss_has_finite_gradients():
     torch.manual_seed(3)
     f = torch.randn(1, 6, 5, 5, requires_grad=True)
     mean, cov = losses.mean_covariance(torch.randn(1, 6, 5, 5))
-    losses.w2_loss(f, mean[0], cov[0], losses._sqrtm_psd(cov[0]).float()).backward()
+    losses.w2_loss(f, mean[0], cov[0], losses.sqrtm_psd(cov[0]).float()).backward()
     assert torch.isfinite(f.grad).all() and f.grad.abs().sum() > 0
 
 

@@ -25,12 +25,18 @@ def test_transformer_layers_are_named_like_the_paper():
     assert isinstance(net.conv1.pad, torch.nn.ReflectionPad2d)
 
 
-def test_conditional_norm_with_one_style_selected_equals_instance_norm():
-    torch.manual_seed(0)
-    norm = ConditionalInstanceNorm2d(4, num_styles=3)
+def _random_conditional_norm(channels: int, num_styles: int, seed: int) -> ConditionalInstanceNorm2d:
+    """A CIN layer whose per-style gamma and beta are random (not the identity they start as)."""
+    torch.manual_seed(seed)
+    norm = ConditionalInstanceNorm2d(channels, num_styles)
     with torch.no_grad():
         norm.weight.normal_()
         norm.bias.normal_()
+    return norm
+
+
+def test_conditional_norm_with_one_style_selected_equals_instance_norm():
+    norm = _random_conditional_norm(4, num_styles=3, seed=0)
     x = torch.randn(2, 4, 5, 5)
     one_hot = F.one_hot(torch.tensor([1, 1]), 3).float()
     expected = F.instance_norm(x, weight=norm.weight[1], bias=norm.bias[1])
@@ -38,11 +44,7 @@ def test_conditional_norm_with_one_style_selected_equals_instance_norm():
 
 
 def test_convex_weights_interpolate_gamma_and_beta():
-    torch.manual_seed(1)
-    norm = ConditionalInstanceNorm2d(3, num_styles=2)
-    with torch.no_grad():
-        norm.weight.normal_()
-        norm.bias.normal_()
+    norm = _random_conditional_norm(3, num_styles=2, seed=1)
     x = torch.randn(1, 3, 4, 4)
     mix = torch.tensor([[0.25, 0.75]])
     gamma = 0.25 * norm.weight[0] + 0.75 * norm.weight[1]
