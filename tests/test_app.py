@@ -99,20 +99,27 @@ def test_bad_settings_get_a_clear_error(client, photos):
         client.predict(**_stylize_args(*photos, style_layers="relu9_9"), api_name="/stylize")
 
 
+def _wait_for(job, codes, seconds=60):
+    deadline = time.monotonic() + seconds
+    while job.status().code not in codes and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert job.status().code in codes, job.status()
+
+
 def test_full_queue_answers_with_a_clear_message(photos):
     demo, url = _serve(app.AppConfig(backbone="vgg11", weights="random", device="cpu", max_queue=1))
+    Status = gradio_client.utils.Status
     try:
         client = gradio_client.Client(url, verbose=False)
         long = _stylize_args(*photos, size=64, steps=5000)
-        jobs = [client.submit(**long, api_name="/stylize") for _ in range(3)]
-        messages = []
-        for job in jobs[1:]:
-            try:
-                job.result(timeout=30)
-            except Exception as err:  # noqa: BLE001 - the client raises a plain Exception for a full queue
-                messages.append(str(err))
-        assert any("queue is full" in m.lower() for m in messages), messages
-        for job in jobs:
+        running = client.submit(**long, api_name="/stylize")
+        _wait_for(running, {Status.PROCESSING, Status.ITERATING, Status.PROGRESS})
+        waiting = client.submit(**long, api_name="/stylize")
+        _wait_for(waiting, {Status.IN_QUEUE})
+        refused = client.submit(**long, api_name="/stylize")
+        with pytest.raises(Exception, match="(?i)queue is full"):
+            refused.result(timeout=60)
+        for job in (running, waiting):
             job.cancel()
     finally:
         demo.close()
