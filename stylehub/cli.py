@@ -162,8 +162,9 @@ def _train(args) -> int:
 
 def _add_apply_parser(subparsers) -> None:
     p = subparsers.add_parser("apply", help="stylise photos with a trained network")
-    p.add_argument("model", help="model folder")
+    p.add_argument("model", help="model folder, or a Hugging Face Hub repo id (USER/NAME), downloaded once")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER")
+    p.add_argument("--revision", help="Hub repos: branch, tag or commit (default main)")
     p.add_argument("-o", "--output", required=True, type=Path,
                    help="output image for one input, else a folder (created) that gets NAME.png for each")
     p.add_argument("--strength", type=float, default=1.0, help="0: the photo, 1: full style (default 1)")
@@ -177,7 +178,9 @@ def _add_apply_parser(subparsers) -> None:
 
 
 def _apply(args) -> int:
-    net, _ = checkpoints.load_model(args.model, pick_device(args.device))
+    from . import hub
+
+    net, _ = checkpoints.load_model(hub.resolve_model(args.model, args.revision), pick_device(args.device))
     sources = _expand_inputs(args.inputs)
     single = len(sources) == 1 and not Path(args.inputs[0]).is_dir()
     if single:
@@ -233,6 +236,76 @@ def _layers(args) -> int:
     return 0
 
 
+def _add_hub_parsers(subparsers) -> None:
+    push = subparsers.add_parser("push", help="publish a model folder to the Hugging Face Hub (card included)",
+                                 description="Write or refresh MODEL_DIR's model card (README.md with sample grid, "
+                                             "settings, loss curve, scores, sources), then upload the weights, "
+                                             "config, card and images to the model repo in one commit.")
+    push.add_argument("model", type=Path, metavar="MODEL_DIR")
+    push.add_argument("--repo", required=True, metavar="USER/NAME", help="model repo (created if needed)")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--license", help="the card's licence id (default: the card's, else config.json's, else mit)")
+    push.add_argument("--json", action="store_true")
+    push.set_defaults(run=_push)
+    pull = subparsers.add_parser("pull", help="download a published model into the Hugging Face cache")
+    pull.add_argument("repo", metavar="USER/NAME")
+    pull.add_argument("--revision", help="branch, tag or commit (default main)")
+    pull.add_argument("--json", action="store_true")
+    pull.set_defaults(run=_pull)
+    found = subparsers.add_parser("list", help="find StyleHub styles published on the Hugging Face Hub")
+    found.add_argument("--author", help="only this user's or organisation's")
+    found.add_argument("--limit", type=int, default=50, help="at most this many (default %(default)s)")
+    found.add_argument("--json", action="store_true")
+    found.set_defaults(run=_list)
+    deploy = subparsers.add_parser("deploy", help="create or update a Gradio Space running the app")
+    deploy.add_argument("--space", required=True, metavar="USER/NAME", help="the Space (created if needed)")
+    deploy.add_argument("--private", action="store_true", help="create the Space private")
+    deploy.add_argument("--json", action="store_true")
+    deploy.set_defaults(run=_deploy)
+
+
+def _push(args) -> int:
+    from . import hub
+
+    url = hub.push(args.model, args.repo, private=args.private, license=args.license)
+    print(json.dumps({"model": str(args.model), "repo": args.repo, "url": url}) if args.json
+          else f"published {args.model} to {url}")
+    return 0
+
+
+def _pull(args) -> int:
+    from . import hub
+
+    folder = hub.pull(args.repo, args.revision)
+    print(json.dumps({"repo": args.repo, "revision": args.revision, "folder": str(folder)}) if args.json
+          else folder)
+    return 0
+
+
+def _list(args) -> int:
+    from . import hub
+
+    styles = hub.search_styles(author=args.author, limit=args.limit)
+    if args.json:
+        print(json.dumps(styles))
+    elif not styles:
+        print("no StyleHub styles on the Hub" + (f" by {args.author}" if args.author else ""))
+    else:
+        width = max(len(s["repo"]) for s in styles)
+        print(f"{'repo':<{width}}  {'likes':>6}  {'downloads':>9}  last modified")
+        for s in styles:
+            print(f"{s['repo']:<{width}}  {s['likes']:>6}  {s['downloads']:>9}  {(s['last_modified'] or '-')[:10]}")
+    return 0
+
+
+def _deploy(args) -> int:
+    from . import hub
+
+    url = hub.deploy(args.space, private=args.private)
+    print(json.dumps({"space": args.space, "url": url}) if args.json else f"deployed the app to {url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stylehub", description="Neural style transfer: optimise, train, apply, "
                                                                   "publish.")
@@ -241,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stylize_parser(subparsers)
     _add_train_parser(subparsers)
     _add_apply_parser(subparsers)
+    _add_hub_parsers(subparsers)
     layers = subparsers.add_parser("layers", help="list a backbone's layer names and default layers")
     layers.add_argument("backbone", choices=list(BACKBONES))
     layers.add_argument("--json", action="store_true")

@@ -1,0 +1,231 @@
+"""Model cards: the README.md of a model folder, with a sample grid, the loss curve, settings, scores and sources.
+
+The generated part sits between two HTML comments, so `write_card` can refresh it on every push while text a
+person added above it, and metadata they added to the YAML header, are kept.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import torch
+from huggingface_hub import ModelCard, ModelCardData
+from PIL import Image, ImageDraw, ImageFont
+
+from . import checkpoints, fast, images
+from .files import write_atomically
+from .train import LOG_COLUMNS, LOG_NAME
+
+CARD_NAME = "README.md"
+PREVIEW_NAME = "preview.png"  # the sample grid: example photos x styles
+CURVE_NAME = "loss_curve.png"
+SCORES_NAME = "scores.json"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "content"
+TAGS = ["stylehub", "style-transfer", "image-to-image"]
+DEFAULT_LICENSE = "mit"
+BEGIN, END = "<!-- stylehub card: begin -->", "<!-- stylehub card: end -->"
+SAMPLE_SIZE = 256  # long side of each photo in the grid
+MAX_STYLE_COLUMNS = 8
+CURVE_COLOURS = {"total": (20, 20, 20), "content": (31, 119, 180), "style": (214, 39, 40), "tv": (44, 160, 44)}
+
+
+def write_card(folder, *, repo_id: str | None = None, license: str | None = None,
+               examples=EXAMPLES) -> list[Path]:
+    """Write or refresh the card of a model folder; the files written (README.md, preview.png, loss_curve.png).
+
+    The sample grid runs the model on the .jpg photos in `examples` (skipped when there are none); the loss curve
+    is drawn from training_log.csv and the scores table read from scores.json when they are present.
+    """
+    folder = Path(folder)
+    net, config = checkpoints.load_model(folder)
+    written = []
+    photos = sorted(Path(examples).glob("*.jpg")) if examples is not None else []
+    if photos:
+        grid = sample_grid(net, config, photos, folder)
+        written.append(_save_png(grid, folder / PREVIEW_NAME))
+    log = read_log(folder / LOG_NAME)
+    if len(log) >= 2:
+        written.append(_save_png(loss_curve(log), folder / CURVE_NAME))
+    card_path = folder / CARD_NAME
+    existing = card_path.read_text(encoding="utf-8") if card_path.is_file() else ""
+    text = render_card(config, folder, repo_id=repo_id, license=license, existing=existing,
+                       preview=bool(photos), curve=len(log) >= 2, scores=read_scores(folder / SCORES_NAME))
+    write_atomically(card_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return [card_path, *written]
+
+
+def render_card(config: dict, folder: Path, *, repo_id: str | None = None, license: str | None = None,
+                existing: str = "", preview: bool = False, curve: bool = False, scores: dict | None = None) -> str:
+    """The card's text: YAML metadata merged into `existing`'s, and the generated part replaced or appended."""
+    old = ModelCard(existing) if existing.strip() else None
+    data = old.data.to_dict() if old else {}
+    data["tags"] = list(dict.fromkeys([*(data.get("tags") or []), *TAGS]))
+    data["library_name"] = "stylehub"
+    data["pipeline_tag"] = "image-to-image"
+    data["license"] = license or data.get("license") or config.get("license") or DEFAULT_LICENSE
+    body = "\n".join([BEGIN, _body(config, folder, repo_id, preview, curve, scores), END])
+    text = old.text if old else ""
+    if BEGIN in text and END in text:
+        body = text[:text.index(BEGIN)] + body + text[text.index(END) + len(END):]
+    elif text.strip():
+        body = text.rstrip() + "\n\n" + body
+    return f"---\n{ModelCardData(**data).to_yaml()}\n---\n\n{body.strip()}\n"
+
+
+def _body(config: dict, folder: Path, repo_id: str | None, preview: bool, curve: bool, scores: dict | None) -> str:
+    styles = config.get("styles") or []
+    names = ", ".join(checkpoints.style_names(config)) or "one style"
+    kind = {"transformer": "a feed-forward transformer network (Johnson et al. 2016)",
+            "texture": "a multi-scale texture network (Ulyanov et al. 2016)"}.get(config["kind"], config["kind"])
+    ref = repo_id or str(folder)
+    lines = [f"# {repo_id.split('/')[-1] if repo_id else folder.name}", "",
+             f"A StyleHub fast style transfer model: {kind} that paints photos in the style of {names}.", ""]
+    if preview:
+        lines += [f"![Example photos and their stylised versions]({PREVIEW_NAME})", ""]
+    option = " --style 0" if len(styles) > 1 else ""
+    lines += ["## Use", "", "```bash", f"stylehub apply {ref} photo.jpg -o styled.png{option}", "```", "",
+              "```python", "from stylehub import checkpoints, fast, hub, images", "",
+              f'net, config = checkpoints.load_model(hub.resolve_model("{ref}"))',
+              'styled = fast.stylize_image(net, images.load_image("photo.jpg").rgb' + (", styles=0" if option else "")
+              + ")", "```", ""]
+    lines += ["## Styles", "", "| # | style | source | licence |", "| ---: | --- | --- | --- |"]
+    for i, (style, name) in enumerate(zip(styles, checkpoints.style_names(config))):
+        picture = style.get("image")
+        shown = f"![{_cell(name)}]({picture}) " if picture and (folder / picture).is_file() else ""
+        licence = style.get("licence") or style.get("license") or "unknown"
+        lines.append(f"| {i} | {shown}{_cell(name)} | {_source(style.get('source'))} | {_cell(licence)} |")
+    training = {k: v for k, v in (config.get("training") or {}).items() if v is not None}
+    if training:
+        lines += ["", "## Training", "", "| setting | value |", "| --- | --- |"]
+        lines += [f"| {_cell(k)} | {_cell(_value(v))} |" for k, v in training.items()]
+    if curve:
+        lines += ["", f"![Training losses per step]({CURVE_NAME})"]
+    if scores:
+        lines += ["", "## Scores", "", "Distances measured by the StyleHub benchmark (lower is better).", "",
+                  "| metric | value |", "| --- | ---: |"]
+        lines += [f"| {_cell(k)} | {_cell(_value(v))} |" for k, v in _flatten(scores).items()]
+    return "\n".join(lines)
+
+
+def _source(source) -> str:
+    """A link for a URL; for a file, its name only (a local folder is nobody else's business)."""
+    if not source:
+        return "unknown"
+    source = str(source)
+    if source.startswith(("http://", "https://")):
+        return f"[{_cell(source)}]({source.replace(')', '%29').replace(' ', '%20')})"
+    if "/" in source or "\\" in source:
+        return _cell(Path(source.replace("\\", "/")).name)
+    return _cell(source)
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(", ", ": "))
+    return str(value)
+
+
+def _flatten(scores: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in scores.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def read_scores(path: Path) -> dict | None:
+    """The benchmark's scores.json as a dict, None when absent; a CheckpointError when unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        scores = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise checkpoints.CheckpointError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(scores, dict):
+        raise checkpoints.CheckpointError(f"{path}: expected a JSON object of scores")
+    return scores
+
+
+def read_log(path: Path) -> list[dict[str, float]]:
+    """The rows of training_log.csv (step, content, style, tv, total) as numbers; [] when absent."""
+    if not path.is_file():
+        return []
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            try:
+                rows.append({k: float(row[k]) for k in LOG_COLUMNS if row.get(k) not in (None, "")})
+            except ValueError:
+                continue
+    return [row for row in rows if "step" in row]
+
+
+def sample_grid(net: torch.nn.Module, config: dict, photos: list[Path], folder: Path | None = None) -> Image.Image:
+    """A grid: one row per photo (the photo, then the photo in each style), the style images on top if kept."""
+    count = min(config["net"].get("num_styles", 1), MAX_STYLE_COLUMNS)
+    if config["kind"] == "texture" and not config["net"].get("with_content", True):
+        count = 0  # a pure texture network has no photo to stylise
+    rows = []
+    for photo in photos:
+        rgb = images.resize_long_side(images.load_image(photo).rgb, SAMPLE_SIZE)
+        cells = [rgb] + [fast.stylize_image(net, rgb, styles=i if count > 1 else None) for i in range(count)]
+        rows.append([images.to_pil(cell) for cell in cells])
+    styles = (config.get("styles") or [])[:count]
+    heads = [folder / s["image"] if folder and s.get("image") else None for s in styles]
+    if any(h is not None and h.is_file() for h in heads):
+        top = [None] + [images.to_pil(images.resize_long_side(images.load_image(h).rgb, SAMPLE_SIZE))
+                        if h is not None and h.is_file() else None for h in heads]
+        rows.insert(0, top)
+    grid = Image.new("RGB", (SAMPLE_SIZE * (count + 1), SAMPLE_SIZE * len(rows)), "white")
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            if cell is not None:
+                grid.paste(cell, (c * SAMPLE_SIZE + (SAMPLE_SIZE - cell.width) // 2,
+                                  r * SAMPLE_SIZE + (SAMPLE_SIZE - cell.height) // 2))
+    return grid
+
+
+def loss_curve(log: list[dict[str, float]], size: tuple[int, int] = (720, 400)) -> Image.Image:
+    """The training losses against the step, on a logarithmic axis, as a PNG-ready image."""
+    width, height = size
+    left, right, top, bottom = 70, 20, 20, 40
+    series = {k: [(r["step"], r[k]) for r in log if r.get(k, 0) > 0] for k in CURVE_COLOURS}
+    series = {k: v for k, v in series.items() if len(v) >= 2}
+    values = [math.log10(y) for points in series.values() for _, y in points] or [0.0]
+    steps = [r["step"] for r in log]
+    x0, y0 = min(steps), math.floor(min(values))
+    x1, y1 = max(max(steps), x0 + 1), max(math.ceil(max(values)), y0 + 1)
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+
+    def xy(step: float, value: float) -> tuple[float, float]:
+        return (left + (step - x0) / (x1 - x0) * (width - left - right),
+                height - bottom - (math.log10(value) - y0) / (y1 - y0) * (height - top - bottom))
+
+    for exponent in range(y0, y1 + 1):
+        _, y = xy(x0, 10.0 ** exponent)
+        draw.line([(left, y), (width - right, y)], fill=(225, 225, 225))
+        draw.text((8, y - 6), f"1e{exponent}", fill="black", font=font)
+    draw.rectangle([left, top, width - right, height - bottom], outline="black")
+    draw.text((left + 8, top + 8), "loss (log scale)", fill="black", font=font)
+    draw.text((left, height - bottom + 8), f"step {x0:g}", fill="black", font=font)
+    draw.text((width - right - 80, height - bottom + 8), f"step {x1:g}", fill="black", font=font)
+    for i, (name, points) in enumerate(series.items()):
+        draw.line([xy(*p) for p in points], fill=CURVE_COLOURS[name], width=2)
+        draw.text((width - right - 70, top + 8 + 14 * i), name, fill=CURVE_COLOURS[name], font=font)
+    return image
+
+
+def _save_png(image: Image.Image, path: Path) -> Path:
+    return write_atomically(path, lambda tmp: image.save(tmp, "PNG"))
