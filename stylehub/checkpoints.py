@@ -80,3 +80,19 @@ def load_model(folder, device: str | torch.device = "cpu") -> tuple[torch.nn.Mod
         first = str(err).splitlines()[0]
         raise CheckpointError(f"{weights} does not match its config.json ({first})") from None
     return net.to(device).eval(), config
+
+
+def find_models(folder) -> dict[Path, dict]:
+    """Every readable model folder directly inside `folder` (sorted by name), with its config."""
+    found = {}
+    for candidate in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
+        if (candidate / CONFIG_NAME).is_file():
+            try:
+                found[candidate] = read_config(candidate)
+            except CheckpointError:
+                continue  # a broken folder is reported when someone loads it, not while listing
+    return found
+
+
+def style_names(config: dict) -> list[str]:
+    return [style.get("name") or f"style {i + 1}" for i, style in enumerate(config.get("styles", []))]

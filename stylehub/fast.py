@@ -88,3 +88,11 @@ def _feather(height: int, width: int, overlap: int, top: bool, left: bool, botto
             w[-overlap:] = edge.flip(0)
         return w
     return (ramp(height, top, bottom)[:, None] * ramp(width, left, right)[None, :]).view(1, 1, height, width)
+
+
+def contact_sheet(net: torch.nn.Module, image: torch.Tensor, **options) -> torch.Tensor:
+    """One photo in every style of a multi-style network, in one batched pass: (num_styles, 3, H, W)."""
+    count = net.config.num_styles
+    every = torch.eye(count)
+    return stylize_image(net, image[:1].expand(count, -1, -1, -1), styles=every, **options)
+

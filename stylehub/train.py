@@ -8,9 +8,11 @@ per step in turn.
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,17 +27,22 @@ from .backbones import load_backbone, pick_device
 from .errors import SettingsError
 from .files import write_atomically
 from .losses import LossWeights, PerceptualLoss
-from .nets import TRANSFORMER_SIZES, TransformerNet
+from .nets import TRANSFORMER_SIZES, ConditionalInstanceNorm2d, TextureConfig, TextureNet, TransformerNet
 from .settings import Settings
 
 STATE_NAME = "training_state.safetensors"
+LOG_NAME = "training_log.csv"
+LOG_COLUMNS = ("step", "content", "style", "tv", "total")
+STYLE_IMAGES = "styles"  # the folder, inside a model folder, with the style images it learnt
+GENERATORS = ("transformer", "texture")
 
 
 @dataclass
 class TrainSettings(Settings):
     """Every knob of fast-network training, with defaults shared by the CLI and the app."""
 
-    net_size: str = "slim"  # "paper" (Johnson et al.'s widths) or "slim" (for CPUs)
+    generator: str = "transformer"  # Johnson et al.'s transformer, or "texture" (Ulyanov et al.)
+    net_size: str = "slim"  # transformer widths: "paper" (Johnson et al.'s) or "slim" (for CPUs)
     image_size: int = 256  # training crops are image_size x image_size
     style_size: int = 256  # long side of the style image(s)
     batch_size: int = 4
@@ -57,13 +64,16 @@ class TrainSettings(Settings):
     amp: bool = True  # bfloat16 autocast and channels-last on CUDA; ignored on the CPU
 
     def check(self) -> "TrainSettings":
+        if self.generator not in GENERATORS:
+            raise SettingsError(f"generator must be one of {', '.join(GENERATORS)}, not {self.generator!r}")
         if self.net_size not in TRANSFORMER_SIZES:
             raise SettingsError(f"net_size must be one of {', '.join(TRANSFORMER_SIZES)}, not {self.net_size!r}")
         for name in ("image_size", "style_size", "batch_size", "steps", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
-        if self.image_size % TransformerNet.stride:
-            raise SettingsError(f"image_size must be a multiple of {TransformerNet.stride}")
+        stride = 2 ** (TextureConfig().scales - 1) if self.generator == "texture" else TransformerNet.stride
+        if self.image_size % stride:
+            raise SettingsError(f"image_size must be a multiple of {stride} for a {self.generator} network")
         return self
 
 
@@ -118,9 +128,13 @@ class ContentPhotos:
         return torch.cat(crops)
 
 
-def train(styles, content_dir, out_dir, settings: TrainSettings | None = None, *, style_names=None,
+def train(styles, content_dir, out_dir, settings: TrainSettings | None = None, *, style_info=None,
           resume: bool = False) -> Iterator[TrainProgress | TrainResult]:
     """Train one network for one style (instance norm) or several (conditional instance norm).
+
+    style_info: one dict per style merged into the model's config (name, source, licence); the name defaults to
+    the image's file name. With generator="texture", content_dir=None trains Ulyanov et al.'s texture synthesis
+    from noise alone (style loss only).
 
     Launched by torchrun (WORLD_SIZE > 1), every process trains on its own share of each step's photos with
     DistributedDataParallel (NCCL on GPUs, gloo on CPUs); the effective batch is batch_size x processes, and
@@ -128,69 +142,170 @@ def train(styles, content_dir, out_dir, settings: TrainSettings | None = None, *
     """
     settings = (settings or TrainSettings()).check()
     styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
-    names = list(style_names or [_style_name(s, i) for i, s in enumerate(styles)])
+    if settings.generator == "texture" and len(styles) > 1:
+        raise SettingsError("a texture network learns one style; train one network per style")
+    if content_dir is None and settings.generator != "texture":
+        raise SettingsError("a transformer network needs a folder of training photos (content_dir)")
+    with torch.random.fork_rng(devices=[]):  # the seed fixes the initial weights without touching global state
+        torch.manual_seed(settings.seed)
+        net = _new_net(settings, len(styles), with_content=content_dir is not None)
     out_dir = Path(out_dir)
-    world = _join_process_group(pick_device(settings.device))
+    if resume and style_info is None and (out_dir / checkpoints.CONFIG_NAME).is_file():
+        style_info = checkpoints.read_config(out_dir)["styles"]  # the interrupted run's names and credits
+    job = Job(net, styles, list(range(len(styles))), _describe_styles(styles, style_info), content_dir, out_dir,
+              settings)
+    yield from _run_job(job, resume)
+
+
+def add_style(model_dir, style, content_dir, out_dir=None, *, steps: int | None = None, style_info=None,
+              device: str = "auto") -> Iterator[TrainProgress | TrainResult]:
+    """Teach a trained transformer network one more style, training only that style's (gamma, beta).
+
+    The shared convolutions and every existing style's parameters stay bit-identical; the new style starts
+    from the mean of the existing ones. Uses the loss settings the network was trained with; writes to out_dir
+    (default: the model folder itself) when done.
+    """
+    model_dir = Path(model_dir)
+    net, config = checkpoints.load_model(model_dir)
+    if config["kind"] != "transformer":
+        raise SettingsError(f"{model_dir}: only transformer networks can learn more styles")
+    known = {f.name for f in dataclasses.fields(TrainSettings)}
+    saved = {k: v for k, v in config.get("training", {}).items() if k in known}
+    settings = TrainSettings(**saved).replace(device=device, **({"steps": steps} if steps else {})).check()
+    old = config["styles"]
+    net = _with_added_style(net)
+    job = Job(net, [style], [len(old)], old + _describe_styles([style], style_info), content_dir,
+              Path(out_dir or model_dir), settings, only_style=len(old), copy_style_images_from=model_dir)
+    yield from _run_job(job, resume=False)
+
+
+@dataclass
+class Job:
+    """One training run: a network, the styles it learns (and at which style index), where it goes."""
+
+    net: torch.nn.Module
+    styles: list
+    style_indices: list[int]
+    style_entries: list[dict]
+    content_dir: object
+    out_dir: Path
+    settings: TrainSettings
+    only_style: int | None = None  # train only this style's (gamma, beta)
+    copy_style_images_from: Path | None = None
+
+
+def _run_job(job: Job, resume: bool):
+    world = _join_process_group(pick_device(job.settings.device))
     try:
-        yield from _train(styles, names, content_dir, out_dir, settings, resume, world)
+        yield from _train(job, resume, world)
     finally:
         if world.size > 1:
             torch.distributed.destroy_process_group()
 
 
-def _train(styles, names, content_dir, out_dir: Path, settings: TrainSettings, resume: bool, world: "World"):
-    device = world.device
-    photos = ContentPhotos(content_dir, settings.image_size)
+def _new_net(settings: TrainSettings, num_styles: int, with_content: bool) -> torch.nn.Module:
+    if settings.generator == "texture":
+        return TextureNet(TextureConfig(with_content=with_content))
+    return TransformerNet(dataclasses.replace(TRANSFORMER_SIZES[settings.net_size], num_styles=num_styles))
+
+
+def _train(job: Job, resume: bool, world: "World"):
+    settings, device, out_dir = job.settings, world.device, job.out_dir
+    photos = ContentPhotos(job.content_dir, settings.image_size) if job.content_dir is not None else None
     style_images = [images.resize_long_side(images.load_image(s, name=f"style image {i + 1}").rgb,
-                                            settings.style_size).to(device) for i, s in enumerate(styles)]
-    config = dataclasses.replace(TRANSFORMER_SIZES[settings.net_size], num_styles=len(styles))
-    with torch.random.fork_rng(devices=[]):  # the seed fixes the initial weights without touching global state
-        torch.manual_seed(settings.seed)
-        net = TransformerNet(config).to(device)
-    optimiser = torch.optim.Adam(net.parameters(), lr=settings.learning_rate)
+                                            settings.style_size) for i, s in enumerate(job.styles)]
+    net = job.net.to(device)
+    optimiser = torch.optim.Adam(_trainable(net, job.only_style), lr=settings.learning_rate)
     start = _resume(out_dir, net, optimiser, settings) if resume else 0
-    loss, style_targets = _losses(settings, style_images, device)
+    log = _read_log(out_dir, start) if resume else []
+    loss, style_targets = _losses(settings, [s.to(device) for s in style_images], device)
     use_amp = settings.amp and device.type == "cuda"
     if use_amp:
         net = net.to(memory_format=torch.channels_last)
     model = net
     if world.size > 1:
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
-    describe = dict(styles=[{"name": n, "source": str(s) if isinstance(s, (str, Path)) else None}
-                            for n, s in zip(names, styles)], training={**settings.to_dict(), "processes": world.size})
-    preview_input = photos.photo(0)[..., :settings.image_size, :settings.image_size].to(device)
+    describe = dict(styles=job.style_entries, training={**settings.to_dict(), "processes": world.size})
+    if world.rank == 0:
+        _write_style_images(job, style_images)
+    preview_input = photos.photo(0)[..., :settings.image_size, :settings.image_size].to(device) if photos else None
 
     started, terms = time.perf_counter(), {}
     model.train()
     for step in range(start, settings.steps):
-        style_index = step % len(styles)
-        loss.style_targets = style_targets[style_index]
-        batch = photos.batch(step, settings.batch_size, settings.seed, world.rank, world.size).to(device)
-        if use_amp:
+        which = step % len(style_images)
+        loss.style_targets = style_targets[which]
+        batch = photos.batch(step, settings.batch_size, settings.seed, world.rank, world.size).to(device) \
+            if photos else None
+        if use_amp and batch is not None:
             batch = batch.contiguous(memory_format=torch.channels_last)
+        noise = torch.Generator().manual_seed(settings.seed * 1_000_003 + step * world.size + world.rank)
         optimiser.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            values = loss(model(batch, style_index).float(), loss.content_targets(batch))
+            output = _generate(model, batch, job.style_indices[which], settings, noise)
+            values = loss(output.float(), loss.content_targets(batch) if batch is not None else None)
         values["total"].backward()
         optimiser.step()
         terms = {k: v.item() for k, v in values.items()}
         done = step + 1
+        log.append({"step": done, **terms})
         if world.rank == 0 and (done % settings.checkpoint_every == 0 or done == settings.steps):
-            _save(out_dir, net, optimiser, done, settings, describe)
+            _save(out_dir, net, optimiser, done, settings, describe, log)
         preview = None
         if settings.preview_every and (done % settings.preview_every == 0 or done == settings.steps):
-            preview = _preview(net, preview_input, style_index)
+            preview = _preview(net, preview_input, job.style_indices[which], settings)
         seconds = time.perf_counter() - started
         eta = seconds / (done - start) * (settings.steps - done)
         yield TrainProgress(done, settings.steps, terms, seconds, eta, preview)
     yield TrainResult(out_dir, settings.steps, time.perf_counter() - started, terms)
 
 
+def _with_added_style(net: TransformerNet) -> TransformerNet:
+    """The same network with one more style, whose (gamma, beta) start as the mean of the others'."""
+    config = dataclasses.replace(net.config, num_styles=net.config.num_styles + 1)
+    state = net.state_dict()
+    for name, module in net.named_modules():
+        if isinstance(module, ConditionalInstanceNorm2d):
+            for key in (f"{name}.weight", f"{name}.bias"):
+                state[key] = torch.cat([state[key], state[key].mean(0, keepdim=True)])
+    grown = TransformerNet(config)
+    grown.load_state_dict(state)
+    return grown
+
+
+def _trainable(net: torch.nn.Module, only_style: int | None) -> list[torch.nn.Parameter]:
+    """Every parameter, or only one style's rows of the conditional norms (the others get zero gradients)."""
+    if only_style is None:
+        return list(net.parameters())
+    keep = torch.zeros(net.config.num_styles, 1)
+    keep[only_style] = 1
+    chosen = []
+    for module in net.modules():
+        if isinstance(module, ConditionalInstanceNorm2d):
+            for parameter in (module.weight, module.bias):
+                parameter.register_hook(lambda grad: grad * keep.to(grad.device, grad.dtype))
+                chosen.append(parameter)
+    for parameter in net.parameters():
+        parameter.requires_grad_(any(parameter is c for c in chosen))
+    return chosen
+
+
+def _generate(model, batch, style_index: int, settings: TrainSettings, noise: torch.Generator) -> torch.Tensor:
+    if settings.generator == "texture":
+        if batch is None:
+            return model(None, (settings.image_size, settings.image_size), batch=settings.batch_size,
+                         generator=noise)
+        return model(batch, generator=noise)
+    return model(batch, style_index)
+
+
 @torch.no_grad()
-def _preview(net: TransformerNet, image: torch.Tensor, style_index: int) -> torch.Tensor:
+def _preview(net, image: torch.Tensor | None, style_index: int, settings: TrainSettings) -> torch.Tensor:
+    """The network's output on the first training photo (or on fixed noise for texture synthesis)."""
     net.eval()
     try:
-        return net(image, style_index).float().clamp(0, 1).cpu()
+        return _generate(net, image, style_index, settings.replace(batch_size=1),
+                         torch.Generator().manual_seed(0)).float().clamp(0, 1).cpu()
     finally:
         net.train()
 
@@ -223,8 +338,36 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _style_name(source, index: int) -> str:
-    return Path(source).stem if isinstance(source, (str, Path)) else f"style {index + 1}"
+def _describe_styles(styles: list, style_info) -> list[dict]:
+    """The config's entry for each style: name (default: the file's name), source, licence, image."""
+    style_info = list(style_info or [{}] * len(styles))
+    if len(style_info) != len(styles):
+        raise SettingsError(f"{len(style_info)} style descriptions for {len(styles)} styles")
+    entries = []
+    for i, (style, info) in enumerate(zip(styles, style_info)):
+        is_file = isinstance(style, (str, Path))
+        entry = {"name": Path(style).stem if is_file else f"style {i + 1}", "source": str(style) if is_file else None,
+                 **{k: v for k, v in info.items() if v is not None}}
+        entry["image"] = f"{STYLE_IMAGES}/{_slug(entry['name'])}.jpg"
+        entries.append(entry)
+    return entries
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name.lower()).strip("_") or "style"
+
+
+def _write_style_images(job: Job, style_images: list[torch.Tensor]) -> None:
+    """The style images the network learns from, at training size, kept beside it (for cards and the app)."""
+    (job.out_dir / STYLE_IMAGES).mkdir(parents=True, exist_ok=True)
+    learnt = dict(zip(job.style_indices, style_images))
+    for index, entry in enumerate(job.style_entries):
+        target = job.out_dir / entry["image"]
+        if index in learnt:
+            images.save_image(learnt[index], target, quality=90)
+        elif job.copy_style_images_from and (job.copy_style_images_from / entry["image"]).is_file() \
+                and job.copy_style_images_from.resolve() != job.out_dir.resolve():
+            shutil.copyfile(job.copy_style_images_from / entry["image"], target)
 
 
 def _losses(settings: TrainSettings, style_images: list[torch.Tensor], device) -> tuple[PerceptualLoss, list]:
@@ -239,15 +382,36 @@ def _losses(settings: TrainSettings, style_images: list[torch.Tensor], device) -
     return loss, targets
 
 
-def _save(out_dir: Path, net, optimiser, step: int, settings: TrainSettings, describe: dict) -> None:
-    """The model folder (for use) and the training state (for --resume), each written atomically."""
+def _save(out_dir: Path, net, optimiser, step: int, settings: TrainSettings, describe: dict, log: list[dict]) -> None:
+    """The model folder (for use), its loss log and the training state (for --resume), each written atomically."""
     checkpoints.save_model(net, out_dir, styles=describe["styles"], training={**describe["training"], "steps_done": step})
+    _write_log(out_dir, log)
     state = optimiser.state_dict()
     tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     tensors.update({f"optimizer.{pid}.{k}": v.detach().cpu().contiguous()
                     for pid, entry in state["state"].items() for k, v in entry.items()})
     meta = {"step": step, "param_groups": state["param_groups"], "settings": settings.to_dict()}
     write_atomically(out_dir / STATE_NAME, lambda tmp: save_file(tensors, tmp, metadata={"stylehub": json.dumps(meta)}))
+
+
+def _write_log(out_dir: Path, log: list[dict]) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows({k: (f"{v:.6g}" if k != "step" else v) for k, v in row.items()} for row in log)
+
+    write_atomically(out_dir / LOG_NAME, write)
+
+
+def _read_log(out_dir: Path, up_to_step: int) -> list[dict]:
+    """The loss log of the interrupted run, up to the step it is resumed from (empty if there is none)."""
+    path = out_dir / LOG_NAME
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        rows = [{k: (int(v) if k == "step" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+    return [row for row in rows if row["step"] <= up_to_step]
 
 
 def _resume(out_dir: Path, net, optimiser, settings: TrainSettings) -> int:

@@ -8,6 +8,7 @@ gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
 import app  # noqa: E402
+from ui import optimise  # noqa: E402
 from stylehub import optimize  # noqa: E402
 
 TINY_CONTROLS = dict(preset="fast", size=32, backbone="vgg11", optimizer="lbfgs", init="content", steps=4,
@@ -135,7 +136,8 @@ def test_missing_weights_are_explained_in_the_page():
 
 def test_ui_defaults_come_from_the_engine():
     defaults = optimize.preset()
-    demo = app.build_demo(app.AppConfig(backbone="vgg11", weights="random"))
+    with gr.Blocks() as demo:
+        optimise.build_tab(app.AppConfig(backbone="vgg11", weights="random"), notice="")
     labels = {getattr(b, "label", None): getattr(b, "value", None) for b in demo.blocks.values()}
     assert labels["Steps at full size"] == defaults.steps
     assert labels["Style weight"] == defaults.style_weight

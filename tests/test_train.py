@@ -85,7 +85,7 @@ def test_resume_refuses_other_settings_or_no_state(photo_dir, style_image, tiny_
 
 def test_multi_style_training_round_robin(photo_dir, style_image, content_image, tiny_train, tmp_path):
     _, result = _run(train.train([style_image, content_image], photo_dir, tmp_path / "multi",
-                                 tiny_train.replace(steps=4), style_names=["one", "two"]))
+                                 tiny_train.replace(steps=4), style_info=[{"name": "one"}, {"name": "two"}]))
     net, config = checkpoints.load_model(result.folder)
     assert net.config.num_styles == 2 and [s["name"] for s in config["styles"]] == ["one", "two"]
 
@@ -192,3 +192,48 @@ def test_two_process_gloo_run_equals_one_process_with_the_whole_batch(photo_dir,
         # Adam magnifies float reduction-order differences in tiny gradients, so not bit-identical; but far
         # closer to the whole-batch run than a run that saw only one process's photos.
         assert (ddp(photo) - single).abs().mean() < 0.1 * (half - single).abs().mean()
+
+
+def test_training_keeps_a_loss_log_and_the_style_image(photo_dir, style_image, tiny_train, tmp_path):
+    out = tmp_path / "model"
+    stream = train.train(style_image, photo_dir, out, tiny_train, style_info=[{"name": "Dots", "licence": "CC0"}])
+    for event in stream:
+        if event.step == 6:
+            break  # interrupted after the checkpoint at step 4
+    stream.close()
+    _run(train.train(style_image, photo_dir, out, tiny_train, resume=True))
+    rows = (out / train.LOG_NAME).read_text().splitlines()
+    assert rows[0] == "step,content,style,tv,total"
+    assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(1, 13))  # steps 5-6 of the first run dropped
+    entry = checkpoints.read_config(out)["styles"][0]
+    assert entry["name"] == "Dots" and entry["licence"] == "CC0" and entry["image"] == "styles/dots.jpg"
+    assert images.load_image(out / entry["image"]).rgb.shape[-2:] == (32, 32)
+
+
+def test_add_style_trains_only_the_new_style(photo_dir, style_image, content_image, tiny_train, tmp_path):
+    _run(train.train([style_image, content_image], photo_dir, tmp_path / "two", tiny_train.replace(steps=4)))
+    before, _ = checkpoints.load_model(tmp_path / "two")
+    progress, _ = _run(train.add_style(tmp_path / "two", style_image.rotate(90), photo_dir, tmp_path / "three",
+                                       steps=8, style_info=[{"name": "turned"}], device="cpu"))
+    assert progress[-1].step == 8
+    after, config = checkpoints.load_model(tmp_path / "three")
+    assert [s["name"] for s in config["styles"]] == ["style 1", "style 2", "turned"]
+    photo = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        for index in (0, 1):  # the existing styles are untouched, bit for bit
+            assert torch.equal(before(photo, index), after(photo, index))
+        assert not torch.equal(after(photo, 2), after(photo, [1.0, 1.0, 0.0]))  # the new one learnt something
+    assert sorted(p.name for p in (tmp_path / "three" / "styles").iterdir()) == ["style_1.jpg", "style_2.jpg",
+                                                                                  "turned.jpg"]
+
+
+@pytest.mark.parametrize("with_photos", [True, False])
+def test_texture_network_training_lowers_the_loss(photo_dir, style_image, tiny_train, tmp_path, with_photos):
+    settings = tiny_train.replace(generator="texture", steps=30, batch_size=2)
+    progress, result = _run(train.train(style_image, photo_dir if with_photos else None, tmp_path / "texture",
+                                        settings))
+    first, last = sum(p.losses["style"] for p in progress[:5]), sum(p.losses["style"] for p in progress[-5:])
+    assert last < 0.8 * first
+    net, config = checkpoints.load_model(result.folder)
+    assert config["kind"] == "texture" and config["net"]["with_content"] is with_photos
+    assert (progress[-1].preview.shape == (1, 3, 32, 32))

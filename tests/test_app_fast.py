@@ -1,0 +1,121 @@
+"""The Fast and Blender tabs, served for real and driven through gradio_client, on tiny random networks."""
+import pytest
+import torch
+from PIL import Image
+
+gr = pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+
+import app  # noqa: E402
+from stylehub import checkpoints, fast, images  # noqa: E402
+from stylehub.nets import TextureConfig, TextureNet, TransformerConfig, TransformerNet  # noqa: E402
+
+from conftest import gradient_image  # noqa: E402
+
+file = gradio_client.handle_file
+
+
+def _net(num_styles: int, seed: int) -> TransformerNet:
+    torch.manual_seed(seed)
+    net = TransformerNet(TransformerConfig(width=4, residual_blocks=1, num_styles=num_styles))
+    with torch.no_grad():  # random (gamma, beta) per style, so that styles differ
+        for name, parameter in net.named_parameters():
+            if "norm" in name:
+                parameter.add_(torch.randn_like(parameter) * 0.5)
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    for name, seed in (("dots", 1), ("waves", 2)):
+        checkpoints.save_model(_net(1, seed), folder / name, styles=[{"name": name.title()}])
+    checkpoints.save_model(TextureNet(TextureConfig(scales=2, channels=4)).eval(), folder / "grain",
+                           styles=[{"name": "Grain"}])
+    checkpoints.save_model(_net(3, 3), folder / "trio", styles=[{"name": n} for n in ("Red", "Green", "Blue")])
+    (folder / "broken").mkdir()
+    (folder / "broken" / "config.json").write_text("{nope")  # listed models skip a broken folder
+    return folder
+
+
+@pytest.fixture(scope="module")
+def client(models):
+    demo = app.build_demo(app.AppConfig(backbone="vgg11", weights="random", device="cpu", models=models))
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, max_file_size="1mb")
+    yield gradio_client.Client(url, verbose=False)
+    demo.close()
+
+
+@pytest.fixture
+def photo(tmp_path):
+    path = tmp_path / "photo.png"
+    gradient_image(45, 30, seed=5).save(path)
+    return str(path)
+
+
+def test_fast_stylise_keeps_the_size_and_strength_zero_gives_the_photo(client, photo):
+    result, (before, after), download, timing = client.predict(
+        content=file(photo), style="Dots", strength=1.0, size=1024, api_name="/fast_stylize")
+    assert Image.open(download).size == (45, 30) and Image.open(download).format == "PNG"
+    assert " ms on cpu" in timing
+    *_, plain, _ = client.predict(content=file(photo), style="Dots", strength=0.0, api_name="/fast_stylize")
+    original = images.load_image(photo).rgb
+    assert (images.load_image(plain).rgb - original).abs().max() < 1 / 255 + 1e-6
+    *_, waves, _ = client.predict(content=file(photo), style="Waves", api_name="/fast_stylize")
+    assert not torch.equal(images.load_image(waves).rgb, images.load_image(download).rgb)
+
+
+def test_fast_size_limit_and_a_style_by_folder(client, photo, models):
+    *_, small, _ = client.predict(content=file(photo), style=str(models / "grain"), size=128,
+                                  api_name="/fast_stylize")
+    assert Image.open(small).size == (45, 30)  # never enlarged
+    big = gradient_image(400, 200, seed=6)
+    big_path = str(models.parent / "big.png")
+    big.save(big_path)
+    *_, shrunk, _ = client.predict(content=file(big_path), style="Dots", size=128, api_name="/fast_stylize")
+    assert Image.open(shrunk).size == (128, 64)
+
+
+def test_every_style_gallery(client, photo):
+    tiles = client.predict(content=file(photo), api_name="/fast_every_style")
+    assert sorted(tile["caption"] for tile in tiles) == ["Dots", "Grain", "Waves"]  # not the 3-style network
+
+
+def test_loading_a_style_from_a_folder(client, models):
+    style, *_ = client.predict(reference=str(models / "dots"), api_name="/fast_load_style")
+    assert style["value"] == "Dots"  # already listed: chosen, not duplicated
+    with pytest.raises(Exception, match="Blender tab"):
+        client.predict(reference=str(models / "trio"), api_name="/fast_load_style")
+    with pytest.raises(Exception, match="no such model folder|not found|no StyleHub model"):
+        client.predict(reference=str(models / "missing"), api_name="/fast_load_style")
+
+
+def test_fast_errors_are_clear(client, photo, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(Exception, match="content photo: not an image file"):
+        client.predict(content=file(str(text)), style="Dots", api_name="/fast_stylize")
+    with pytest.raises(Exception, match="Add a content photo"):
+        client.predict(content=None, style="Dots", api_name="/fast_stylize")
+
+
+def test_blend_follows_the_weights(client, photo, models):
+    def blend(**weights):
+        args = {**dict(style_1="Red", weight_1=0.0, style_2="Green", weight_2=0.0, style_3="Blue", weight_3=0.0),
+                **weights}
+        *_, download, _ = client.predict(content=file(photo), model="trio (3 styles)", **args, api_name="/blend")
+        return images.load_image(download).rgb
+
+    red, green, half = blend(weight_1=1.0), blend(weight_2=1.0), blend(weight_1=0.3, weight_2=0.3)
+    assert not torch.equal(red, green)
+    assert torch.equal(red, blend(weight_1=0.2))  # weights are normalised
+    net, _ = checkpoints.load_model(models / "trio")
+    expected = fast.stylize_image(net, images.load_image(photo).rgb, styles=[0.5, 0.5, 0.0])
+    assert (half - expected).abs().max() < 1.5 / 255  # the mix is the network's own, up to PNG rounding
+    with pytest.raises(Exception, match="at least one style a weight above zero"):
+        blend()
+
+
+def test_contact_sheet_has_every_style(client, photo):
+    tiles = client.predict(content=file(photo), model="trio (3 styles)", api_name="/contact_sheet")
+    assert [tile["caption"] for tile in tiles] == ["Red", "Green", "Blue"]

@@ -1,0 +1,1 @@
+"""The web app's tabs (Gradio); app.py assembles them. No model code lives here."""

@@ -1,0 +1,112 @@
+"""The Blender tab: one conditional-instance-norm network (Dumoulin et al.), many styles, any mix of them."""
+from __future__ import annotations
+
+import gradio as gr
+import torch
+
+from stylehub import checkpoints, fast, images
+from stylehub.errors import StyleHubError
+
+from .common import (FAST, AppConfig, ImageUpload, example_photo, folder_for, if_ready, load_model, load_photo,
+                     model_choices, resolve_model, run_network)
+
+SLOTS = 4  # styles mixed at once; any of the network's styles can sit in any slot
+DEFAULT_SIDE = 768
+SHEET_SIDE = 256
+
+
+def is_multi_style(config: dict) -> bool:
+    return config["kind"] == "transformer" and config["net"].get("num_styles", 1) > 1
+
+
+def build_tab(config: AppConfig) -> None:
+    shipped = model_choices(config.models, is_multi_style)
+    first = next(iter(shipped.values()), None)
+    names = checkpoints.style_names(checkpoints.read_config(first)) if first else []
+    with gr.Row():
+        with gr.Column(scale=1):
+            content = ImageUpload(label="Photo", type="filepath", value=example_photo(), sources=["upload", "clipboard"],
+                                  height=240, elem_id="blend-content")
+            model = gr.Dropdown(list(shipped), value=next(iter(shipped), None), label="Multi-style network",
+                                elem_id="blend-model")
+            with gr.Row():
+                reference = gr.Textbox(label="Load a network from the Hub or a folder", placeholder="user/name",
+                                       scale=3)
+                load = gr.Button("Load", scale=1)
+            slots, weights = [], []
+            for slot in range(SLOTS):
+                with gr.Row():
+                    slots.append(gr.Dropdown(names, value=names[slot] if slot < len(names) else None,
+                                             label=f"Style {slot + 1}", scale=2, elem_id=f"blend-style-{slot + 1}"))
+                    weights.append(gr.Slider(0, 1, value=1.0 if slot == 0 else 0.0, step=0.05, label="Weight",
+                                             scale=3, elem_id=f"blend-weight-{slot + 1}"))
+            strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength", info="0: the photo, 1: full style")
+            preserve_colour = gr.Checkbox(False, label="Keep the photo's colours")
+            size = gr.Slider(128, 2048, value=DEFAULT_SIDE, step=32, label="Output size (long side, px)")
+            with gr.Row():
+                run = gr.Button("Blend", variant="primary", elem_id="blend-run")
+                sheet_button = gr.Button("Contact sheet of every style", elem_id="blend-sheet-run")
+        with gr.Column(scale=1):
+            result = gr.Image(label="Result (follows the weights)", type="pil", format="png", interactive=False,
+                              height=360, elem_id="blend-result")
+            timing = gr.Markdown()
+            slider = gr.ImageSlider(label="Before / after", type="pil", interactive=False, max_height=360)
+            download = gr.File(label="Download (lossless PNG)", interactive=False, elem_id="blend-download")
+            sheet = gr.Gallery(label="Every style of the network", columns=4, height=360, elem_id="blend-sheet")
+    choices = gr.State(shipped)
+
+    def blend(content, model, style_1, weight_1, style_2=None, weight_2=0.0, style_3=None, weight_3=0.0,
+              style_4=None, weight_4=0.0, strength=1.0, preserve_colour=False, size=DEFAULT_SIDE, choices=None):
+        net, model_config = load_model(folder_for(model, choices or shipped), config.device)
+        vector = _style_vector(checkpoints.style_names(model_config), [style_1, style_2, style_3, style_4],
+                               [weight_1, weight_2, weight_3, weight_4])
+        return run_network(net, load_photo(content, int(size)), vector, strength, preserve_colour)
+
+    def contact_sheet(content, model, strength=1.0, preserve_colour=False, choices=None):
+        net, model_config = load_model(folder_for(model, choices or shipped), config.device)
+        try:
+            every = fast.contact_sheet(net, load_photo(content, SHEET_SIDE), strength=float(strength),
+                                       preserve_colour=bool(preserve_colour))
+        except StyleHubError as err:
+            raise gr.Error(str(err)) from None
+        return [(images.to_pil(image[None]), name) for image, name in zip(every, checkpoints.style_names(model_config))]
+
+    def pick_model(model, choices):
+        names = checkpoints.style_names(checkpoints.read_config(folder_for(model, choices)))
+        return [gr.update(choices=names, value=names[i] if i < len(names) else None) for i in range(SLOTS)]
+
+    def load_network(reference, choices, progress=gr.Progress()):
+        folder, model_config = resolve_model(reference, progress)
+        if not is_multi_style(model_config):
+            raise gr.Error(f"{reference} holds a single style: open it in the Fast tab.")
+        choices = {**choices, reference: folder}
+        return gr.update(choices=list(choices), value=reference), choices
+
+    mix = [x for pair in zip(slots, weights) for x in pair]
+    inputs = [content, model, *mix, strength, preserve_colour, size, choices]
+    outputs = [result, slider, download, timing]
+    run.click(blend, inputs, outputs, api_name="blend", concurrency_id=FAST)
+    for control in (*weights, strength, size):  # the result follows the weights
+        control.release(if_ready(blend), inputs, outputs, api_visibility="private", concurrency_id=FAST)
+    for control in (*slots, preserve_colour):
+        control.input(if_ready(blend), inputs, outputs, api_visibility="private", concurrency_id=FAST)
+    sheet_button.click(contact_sheet, [content, model, strength, preserve_colour, choices], sheet,
+                       api_name="contact_sheet", concurrency_id=FAST)
+    model.input(pick_model, [model, choices], slots, api_visibility="private")
+    load.click(load_network, [reference, choices], [model, choices], api_name="blend_load_network").then(
+        pick_model, [model, choices], slots, api_visibility="private")
+
+
+def _style_vector(names: list[str], chosen: list[str | None], weights: list[float | None]) -> torch.Tensor:
+    """One weight per style of the network from the slots (a style in two slots adds up); normalised later."""
+    vector = torch.zeros(len(names))
+    for name, weight in zip(chosen, weights):
+        if name is None or not weight:
+            continue
+        if name not in names:
+            raise gr.Error(f"this network has no style named {name!r}")
+        vector[names.index(name)] += float(weight)
+    if vector.sum() <= 0:
+        raise gr.Error("Give at least one style a weight above zero.")
+    return vector
+

@@ -1,0 +1,100 @@
+"""The Fast tab: one trained network per style (Johnson et al.; Ulyanov et al.), milliseconds per photo."""
+from __future__ import annotations
+
+import gradio as gr
+
+from stylehub import checkpoints
+
+from .common import (FAST, AppConfig, ImageUpload, example_photo, folder_for, if_ready, load_model, load_photo,
+                     model_choices, resolve_model, run_network, style_image)
+
+MAX_SIDE = 2048
+DEFAULT_SIDE = 1024
+GALLERY_SIDE = 512
+
+
+def is_single_style(config: dict) -> bool:
+    if config["kind"] == "texture":
+        return bool(config["net"].get("with_content", True))  # noise-only networks make textures, not pictures
+    return config["net"].get("num_styles", 1) == 1
+
+
+def build_tab(config: AppConfig) -> None:
+    shipped = model_choices(config.models, is_single_style)
+    with gr.Row():
+        with gr.Column(scale=1):
+            content = ImageUpload(label="Photo", type="filepath", value=example_photo(), sources=["upload", "clipboard"],
+                                  height=260, elem_id="fast-content")
+            style = gr.Dropdown(list(shipped), value=next(iter(shipped), None), label="Style", elem_id="fast-style",
+                                allow_custom_value=True,
+                                info="a shipped style, a Hub repo id (user/name) or a model folder")
+            gallery_of_styles = gr.Gallery(_style_tiles(shipped), label="Styles (click one to choose it)", columns=4,
+                                           height=170, allow_preview=False, show_label=True)
+            with gr.Row():
+                reference = gr.Textbox(label="Load a style from the Hub or a folder", placeholder="user/style-name",
+                                       scale=3, elem_id="fast-reference")
+                load = gr.Button("Load", scale=1, elem_id="fast-load")
+            strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength", info="0: the photo, 1: full style")
+            preserve_colour = gr.Checkbox(False, label="Keep the photo's colours")
+            size = gr.Slider(128, MAX_SIDE, value=DEFAULT_SIDE, step=32, label="Output size (long side, px)")
+            with gr.Row():
+                run = gr.Button("Stylise", variant="primary", elem_id="fast-run")
+                every = gr.Button("Every style", elem_id="fast-every")
+        with gr.Column(scale=1):
+            result = gr.Image(label="Result", type="pil", format="png", interactive=False, height=360,
+                              elem_id="fast-result")
+            timing = gr.Markdown(elem_id="fast-timing")
+            slider = gr.ImageSlider(label="Before / after", type="pil", interactive=False, max_height=360)
+            download = gr.File(label="Download (lossless PNG)", interactive=False, elem_id="fast-download")
+            sheet = gr.Gallery(label="Your photo in every style", columns=3, height=300, elem_id="fast-gallery")
+    choices = gr.State(shipped)
+
+    def stylise(content, style, strength=1.0, preserve_colour=False, size=DEFAULT_SIDE, choices=None):
+        folder = folder_for(style, choices or shipped)
+        net, _ = load_model(folder, config.device)
+        photo = load_photo(content, int(size))
+        return run_network(net, photo, None, strength, preserve_colour)
+
+    def every_style(content, strength=1.0, preserve_colour=False, choices=None):
+        photo = load_photo(content, GALLERY_SIDE)
+        tiles = []
+        for name, folder in (choices or shipped).items():
+            net, _ = load_model(folder, config.device)
+            tiles.append((run_network(net, photo, None, strength, preserve_colour)[0], name))
+        return tiles
+
+    def load_style(reference, choices, progress=gr.Progress()):
+        folder, model_config = resolve_model(reference, progress)
+        if not is_single_style(model_config):
+            raise gr.Error(f"{reference} holds {len(model_config['styles'])} styles: open it in the Blender tab.")
+        name = checkpoints.style_names(model_config)[0]
+        label = name if choices.get(name) in (None, folder) else f"{name} [{reference}]"
+        choices = {**choices, label: folder}
+        return gr.update(choices=list(choices), value=label), choices, _style_tiles(choices)
+
+    def pick_tile(event: gr.SelectData):
+        return event.value["caption"]
+
+    outputs = [result, slider, download, timing]
+    inputs = [content, style, strength, preserve_colour, size, choices]
+    run.click(stylise, inputs, outputs, api_name="fast_stylize", concurrency_id=FAST)
+    for control in (strength, size):  # the result follows the settings once there is one
+        control.release(if_ready(stylise), inputs, outputs, api_visibility="private", concurrency_id=FAST)
+    for control in (preserve_colour, style):
+        control.input(if_ready(stylise), inputs, outputs, api_visibility="private", concurrency_id=FAST)
+    every.click(every_style, [content, strength, preserve_colour, choices], sheet, api_name="fast_every_style",
+                concurrency_id=FAST)
+    load.click(load_style, [reference, choices], [style, choices, gallery_of_styles], api_name="fast_load_style")
+    gallery_of_styles.select(pick_tile, None, style, api_visibility="private").then(
+        if_ready(stylise), inputs, outputs, api_visibility="private", concurrency_id=FAST)
+
+
+
+def _style_tiles(choices: dict[str, str]) -> list[tuple[str, str]]:
+    tiles = []
+    for name, folder in choices.items():
+        image = style_image(folder, checkpoints.read_config(folder))
+        if image:
+            tiles.append((image, name))
+    return tiles
+
