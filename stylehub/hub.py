@@ -29,7 +29,7 @@ MODEL_FILES = (checkpoints.WEIGHTS_NAME, checkpoints.CONFIG_NAME)  # what resolv
 EXTRA_FILES = (cards.SCORES_NAME, LOG_NAME)  # published beside the card when present
 PROJECT = Path(__file__).resolve().parents[1]
 REGISTRY = PROJECT / "models" / "registry.json"
-SPACE_FILES = ("app.py", "requirements.txt", "stylehub", "models", "examples")
+SPACE_FILES = ("app.py", "requirements.txt", "stylehub", "ui", "models", "examples")
 SPACE_SKIPS = ("training_state.safetensors",)  # resume state: large and of no use to the app
 PROBE_TIMEOUT = 3.0  # seconds to find out that the Hub cannot be reached
 
@@ -104,7 +104,7 @@ def push(folder, repo_id: str, *, private: bool = False, license: str | None = N
 def deploy(space_id: str, *, private: bool = False, root=PROJECT) -> str:
     """Create or update a Gradio Space running this app, in one commit; the Space's URL.
 
-    Uploads app.py, requirements.txt, stylehub/, models/ and examples/ from `root`, with README.md whose front
+    Uploads app.py, requirements.txt, stylehub/, ui/, models/ and examples/ from `root`, with README.md whose front
     matter (sdk: gradio, app_file) configures the Space.
     """
     _check_repo_id(space_id)
