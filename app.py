@@ -1,6 +1,6 @@
 """StyleHub's web app: a Gradio front end over the stylehub engines (meant to run as a Hugging Face Space).
 
-    python app.py [--host 0.0.0.0] [--port 7860] [--share] [--backbone vgg16 --weights FILE.safetensors]
+    python app.py [--host 0.0.0.0] [--port 7860] [--share] [--backbone vgg16 --weights FILE.safetensors] [--models DIR]
 
 No model code lives here: the tabs turn controls into engine settings, and engine progress into page updates.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 import gradio as gr
 
@@ -52,9 +53,11 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, AppConfig]:
     p.add_argument("--max-queue", type=int, default=defaults.max_queue, help="jobs waiting before new ones are "
                                                                               "turned away")
     p.add_argument("--max-upload-mb", type=int, default=defaults.max_upload_mb)
+    p.add_argument("--models", type=Path, default=defaults.models, help="folder of trained networks for the Fast "
+                                                                         "and Blender tabs (default: models/)")
     args = p.parse_args(argv)
     config = AppConfig(backbone=args.backbone, weights=args.weights, device=args.device, max_queue=args.max_queue,
-                       max_upload_mb=args.max_upload_mb)
+                       max_upload_mb=args.max_upload_mb, models=args.models)
     return args, config
 
 

@@ -25,7 +25,9 @@ from .train import LOG_NAME
 
 LIBRARY = "stylehub"
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
-MODEL_FILES = (checkpoints.WEIGHTS_NAME, checkpoints.CONFIG_NAME)  # what resolve_model downloads
+MODEL_FILES = (checkpoints.WEIGHTS_NAME, checkpoints.CONFIG_NAME)
+PICTURES = (cards.PREVIEW_NAME, "styles/*")  # the pictures an app shows beside a style
+
 EXTRA_FILES = (cards.SCORES_NAME, LOG_NAME)  # published beside the card when present
 PROJECT = Path(__file__).resolve().parents[1]
 REGISTRY = PROJECT / "models" / "registry.json"
@@ -44,7 +46,7 @@ def is_repo_id(text: str) -> bool:
 def resolve_model(ref, revision: str | None = None, *, progress: Progress | None = None) -> Path:
     """A model folder for `ref`: an existing local folder as it is, else a Hub repo id (user/name) downloaded.
 
-    Only the weights and config.json are downloaded, into the Hugging Face cache, so a second call (offline too)
+    Only the weights, config.json and the style pictures are downloaded, into the Hugging Face cache, so a second call (offline too)
     costs nothing. progress(fraction, text), if given, is called as the download advances (from download threads).
     The folder is checked to hold a StyleHub config; failures are CheckpointError or HubError.
     """
@@ -55,7 +57,7 @@ def resolve_model(ref, revision: str | None = None, *, progress: Progress | None
         checkpoints.read_config(path)
         return path
     try:
-        folder = _download(str(ref), revision, list(MODEL_FILES), progress)
+        folder = _download(str(ref), revision, [*MODEL_FILES, *PICTURES], progress)
     except (HubNotFoundError, HubOfflineError) as err:
         raise type(err)(f"{ref}: no such model folder, and {err}") from None
     try:

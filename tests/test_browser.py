@@ -62,3 +62,30 @@ def test_an_example_runs_once_then_comes_from_the_cache(server):
             _screenshot(page, "example")
             page.close()
         browser.close()
+
+
+def test_fast_and_blender_tabs_with_the_shipped_models(server):
+    """The shipped networks in models/: the example photo is already there, so one click stylises it."""
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1200})
+        page.goto(server)
+        page.get_by_role("tab", name="Fast (trained styles)").click()
+        page.locator("#fast-run").click()
+        page.locator("#fast-download a").first.wait_for(timeout=60_000)
+        assert " ms on " in page.locator("#fast-timing").inner_text()
+        page.locator("#fast-every").click()
+        page.locator("#fast-gallery img").first.wait_for(timeout=60_000)
+        _screenshot(page, "fast")
+        page.get_by_role("tab", name="Blender (many styles)").click()
+        page.locator("#blend-run").click()
+        page.locator("#blend-download a").first.wait_for(timeout=60_000)
+        first = page.locator("#blend-result img").first.get_attribute("src")
+        weight = page.locator("#blend-weight-2 input[type=number]")
+        weight.fill("1")
+        weight.press("Enter")  # a new weight: the result follows
+        page.wait_for_function(f"document.querySelector('#blend-result img').src !== {first!r}", timeout=60_000)
+        page.locator("#blend-sheet-run").click()
+        page.locator("#blend-sheet img").first.wait_for(timeout=60_000)
+        _screenshot(page, "blender")
+        browser.close()

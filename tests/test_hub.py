@@ -92,7 +92,7 @@ def test_push_then_pull_gives_the_same_stylised_output(fake_hub, model_dir, phot
     assert np.array_equal(np.asarray(Image.open(tmp_path / "local.png")), np.asarray(Image.open(tmp_path / "hub.png")))
 
     resolved = hub.resolve_model("alice/starry")
-    assert sorted(p.name for p in resolved.iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in resolved.iterdir()) == ["config.json", "model.safetensors", "preview.png", "styles"]
     code, out, _ = run_cli(["pull", "alice/starry"], capsys)
     assert code == 0 and {"README.md", "preview.png", "model.safetensors"} <= {p.name for p in
                                                                                  Path(out.strip()).iterdir()}

@@ -87,7 +87,8 @@ def build_tab(config: AppConfig) -> None:
     outputs = [result, slider, download, timing]
     run.click(blend, inputs, outputs, api_name="blend", concurrency_id=FAST)
     for control in (*weights, strength, size):  # the result follows the weights
-        control.release(if_ready(blend), inputs, outputs, api_visibility="private", concurrency_id=FAST)
+        control.change(if_ready(blend), inputs, outputs, api_visibility="private", concurrency_id=FAST,
+                       trigger_mode="always_last")
     for control in (*slots, preserve_colour):
         control.input(if_ready(blend), inputs, outputs, api_visibility="private", concurrency_id=FAST)
     sheet_button.click(contact_sheet, [content, model, strength, preserve_colour, choices], sheet,

@@ -79,7 +79,8 @@ def build_tab(config: AppConfig) -> None:
     inputs = [content, style, strength, preserve_colour, size, choices]
     run.click(stylise, inputs, outputs, api_name="fast_stylize", concurrency_id=FAST)
     for control in (strength, size):  # the result follows the settings once there is one
-        control.release(if_ready(stylise), inputs, outputs, api_visibility="private", concurrency_id=FAST)
+        control.change(if_ready(stylise), inputs, outputs, api_visibility="private", concurrency_id=FAST,
+                       trigger_mode="always_last")
     for control in (preserve_colour, style):
         control.input(if_ready(stylise), inputs, outputs, api_visibility="private", concurrency_id=FAST)
     every.click(every_style, [content, strength, preserve_colour, choices], sheet, api_name="fast_every_style",

@@ -1,0 +1,86 @@
+"""Judge scores of trained networks: every style of every model, on the same photos, against its painting.
+
+For each model folder and each of its styles, stylises each content photo at --size px (long side) and scores it
+with ../shared/tools/judge.py (style: Gram distance to the painting; content: distance to the photo; lower is
+better). Prints a markdown table with one row per (style, model), so a blender's styles sit next to the single-style
+networks of the same painting, and writes each model's mean scores to its scores.json (shown in its model card).
+
+    python bench/score_models.py [MODEL_DIR ...] [--photos tubingen.jpg golden_gate.jpg] [--size 512]
+
+Paintings are found by the style's name in --paintings (default ../shared/images/style): "The Starry Night" →
+starry_night.jpg; --painting NAME=FILE says otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT))
+
+from stylehub import checkpoints, fast, images  # noqa: E402
+
+KNOWN_PAINTINGS = {"The Starry Night": "starry_night.jpg", "The Great Wave": "wave.jpg"}  # names unlike the file
+
+
+def painting_for(name: str, folder: Path, overrides: dict[str, str]) -> Path | None:
+    file = overrides.get(name) or KNOWN_PAINTINGS.get(name) or name.lower().replace(" ", "_") + ".jpg"
+    return folder / file if (folder / file).is_file() else None
+
+
+def judge(output: Path, photo: Path, painting: Path, size: int) -> dict:
+    done = subprocess.run([sys.executable, str(SHARED / "tools" / "judge.py"), str(output), str(photo), str(painting),
+                           "--size", str(size)], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="*", type=Path)
+    p.add_argument("--photos", nargs="+", type=Path,
+                   default=[SHARED / "images" / "content" / n for n in ("tubingen.jpg", "golden_gate.jpg")])
+    p.add_argument("--paintings", type=Path, default=SHARED / "images" / "style")
+    p.add_argument("--painting", action="append", default=[], metavar="NAME=FILE")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--no-write", action="store_true", help="do not write scores.json into the model folders")
+    args = p.parse_args()
+    overrides = dict(item.split("=", 1) for item in args.painting)
+    folders = args.models or [f for f, c in checkpoints.find_models(ROOT / "models").items()
+                              if c["kind"] == "transformer"]
+    rows, scratch = [], Path(tempfile.mkdtemp(prefix="stylehub-scores-"))
+    for folder in folders:
+        net, config = checkpoints.load_model(folder)
+        per_model = {}
+        for index, name in enumerate(checkpoints.style_names(config)):
+            painting = painting_for(name, args.paintings, overrides)
+            if painting is None:
+                continue
+            scores = []
+            for photo in args.photos:
+                rgb = images.resize_long_side(images.load_image(photo).rgb, args.size)
+                styles = index if config["net"].get("num_styles", 1) > 1 else None
+                out = images.save_image(fast.stylize_image(net, rgb, styles=styles),
+                                        scratch / f"{folder.name}-{index}-{photo.stem}.png")
+                scores.append(judge(out, photo, painting, args.size))
+            mean = {k: round(statistics.mean(s[k] for s in scores), 3) for k in ("style", "content", "colour")}
+            rows.append((name, folder.name, mean))
+            per_model[name] = mean
+        if per_model and not args.no_write:
+            summary = {"judge": "offline VGG16 Gatys objective, lower is better", "size (px)": args.size,
+                       "photos": ", ".join(p.name for p in args.photos), **per_model}
+            (folder / "scores.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"| style | model | judge style | judge content | colour |  (mean over {len(args.photos)} photos, "
+          f"{args.size} px)")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for name, model, mean in sorted(rows):
+        print(f"| {name} | {model} | {mean['style']:,.0f} | {mean['content']:.1f} | {mean['colour']:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
