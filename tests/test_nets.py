@@ -80,3 +80,27 @@ def test_texture_net_with_content_and_from_noise_alone():
     first = texture_net(None, (16, 8), batch=2, generator=torch.Generator().manual_seed(0))
     again = texture_net(None, (16, 8), batch=2, generator=torch.Generator().manual_seed(0))
     assert first.shape == (2, 3, 8, 16) and torch.equal(first, again)
+
+
+def test_default_config_keeps_the_original_network():
+    net = TransformerNet(TransformerConfig(width=8, residual_blocks=1))
+    assert net.conv_out.bias is not None and not hasattr(net, "norm_out")
+    assert [net.down2.conv.out_channels, net.up1.conv.out_channels, net.up2.conv.out_channels] == [32, 16, 8]
+    old_config = {"width": 8, "residual_blocks": 1, "num_styles": 1}  # a config.json written before the options
+    assert TransformerConfig(**old_config) == net.config
+
+
+def test_channels_sigmoid_output_and_normalised_last_layer():
+    config = TransformerConfig(width=4, residual_blocks=1, num_styles=2, channels=[4, 6, 8, 5, 3], output="sigmoid",
+                               output_norm=True)
+    assert config.channels == (4, 6, 8, 5, 3) and TransformerConfig(**config.to_dict()) == config
+    net = TransformerNet(config).eval()
+    assert net.conv_out.bias is None and net.norm_out.weight.shape == (2, 3)
+    assert net.residuals[0].conv1.conv.in_channels == 8 and net.conv_out.in_channels == 3
+    with torch.no_grad():
+        net.norm_out.bias.fill_(-3.0)  # the output is sigmoid(gamma * normalised + beta): a dark image
+        y = net(torch.rand(1, 3, 16, 20), 0)
+    assert y.shape == (1, 3, 16, 20) and 0 < y.mean() < torch.sigmoid(torch.tensor(-1.0))
+    for bad, message in (({"channels": (4, 4)}, "5 widths"), ({"output": "relu"}, "output must be")):
+        with pytest.raises(SettingsError, match=message):
+            TransformerConfig(**bad)

