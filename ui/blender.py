@@ -8,7 +8,7 @@ from stylehub import checkpoints, fast, images
 from stylehub.errors import StyleHubError
 
 from .common import (FAST, AppConfig, ImageUpload, example_photo, folder_for, if_ready, load_model, load_photo,
-                     model_choices, resolve_model, run_network)
+                     model_choices, published_styles, resolve_model, run_network)
 
 SLOTS = 4  # styles mixed at once; any of the network's styles can sit in any slot
 DEFAULT_SIDE = 768
@@ -33,6 +33,7 @@ def build_tab(config: AppConfig) -> None:
                 reference = gr.Textbox(label="Load a network from the Hub or a folder", placeholder="user/name",
                                        scale=3)
                 load = gr.Button("Load", scale=1)
+            published_styles(reference)
             slots, weights = [], []
             for slot in range(SLOTS):
                 with gr.Row():

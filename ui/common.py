@@ -150,3 +150,25 @@ def folder_for(model: str | None, choices: dict[str, str]) -> str:
         return choices[model]
     folder, _ = resolve_model(model, gr.Progress())
     return folder
+
+
+def published_styles(reference: gr.Textbox) -> None:
+    """The curated registry (models/registry.json) and a Hub search; choosing one fills `reference`."""
+    from stylehub import hub
+
+    def label(style: dict) -> tuple[str, str]:
+        return f"{style['name']} ({style['repo']})", style["repo"]
+
+    with gr.Accordion("Published styles", open=False):
+        found = gr.Dropdown([label(s) for s in hub.read_registry()], value=None, label="Curated and published styles",
+                            info="choose one, then Load")
+        search = gr.Button("Search the Hub")
+
+    def find():
+        styles = hub.curated_styles()
+        if not styles:
+            gr.Info("No published StyleHub styles found (or the Hub cannot be reached).")
+        return gr.update(choices=[label(s) for s in styles])
+
+    search.click(find, None, found, api_visibility="private")
+    found.input(lambda repo: repo, found, reference, api_visibility="private")

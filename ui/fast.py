@@ -6,7 +6,7 @@ import gradio as gr
 from stylehub import checkpoints
 
 from .common import (FAST, AppConfig, ImageUpload, example_photo, folder_for, if_ready, load_model, load_photo,
-                     model_choices, resolve_model, run_network, style_image)
+                     model_choices, published_styles, resolve_model, run_network, style_image)
 
 MAX_SIDE = 2048
 DEFAULT_SIDE = 1024
@@ -34,6 +34,7 @@ def build_tab(config: AppConfig) -> None:
                 reference = gr.Textbox(label="Load a style from the Hub or a folder", placeholder="user/style-name",
                                        scale=3, elem_id="fast-reference")
                 load = gr.Button("Load", scale=1, elem_id="fast-load")
+            published_styles(reference)
             strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength", info="0: the photo, 1: full style")
             preserve_colour = gr.Checkbox(False, label="Keep the photo's colours")
             size = gr.Slider(128, MAX_SIDE, value=DEFAULT_SIDE, step=32, label="Output size (long side, px)")
