@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import __version__, checkpoints, fast, images, onnx_io, optimize, train
 from .backbones import BACKBONES, pick_device
-from .errors import StyleHubError
+from .errors import SettingsError, StyleHubError
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -108,42 +108,97 @@ def _add_train_parser(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a fast feed-forward network for one style or several")
     kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
     fast_parser = kinds.add_parser("fast", help="one style (Johnson et al., instance norm)")
-    fast_parser.add_argument("--style", required=True, dest="styles", type=lambda s: [s], help="style image")
     multi = kinds.add_parser("multi", help="several styles in one network (conditional instance norm)")
+    texture = kinds.add_parser("texture", help="one style, Ulyanov et al.'s texture network (noise [+ photo])")
+    for q in (fast_parser, texture):
+        q.add_argument("--style", required=True, dest="styles", type=lambda s: [s], help="style image")
     multi.add_argument("--styles", required=True, nargs="+", help="style images")
-    for q in (fast_parser, multi):
-        q.add_argument("--content-dir", required=True, help="folder of training photos")
+    fast_parser.add_argument("--content-dir", required=True, help="folder of training photos")
+    multi.add_argument("--content-dir", required=True, help="folder of training photos")
+    texture.add_argument("--content-dir", help="folder of training photos; without it the network synthesises "
+                                               "the texture from noise alone")
+    fast_parser.set_defaults(generator="transformer")
+    multi.set_defaults(generator="transformer")
+    texture.set_defaults(generator="texture")
+    for q in (fast_parser, multi, texture):
         q.add_argument("-o", "--output", required=True, type=Path, help="model folder (created)")
         q.add_argument("--resume", action="store_true", help="continue the interrupted run in the model folder")
-        q.add_argument("--net-size", choices=("paper", "slim"), help=f"(default {d.net_size})")
-        for name in ("image_size", "style_size", "batch_size", "steps", "checkpoint_every", "preview_every", "seed"):
-            q.add_argument(f"--{name.replace('_', '-')}", type=int, help=f"(default {getattr(d, name)})")
-        for name in ("learning_rate", "content_weight", "style_weight", "tv_weight"):
-            q.add_argument(f"--{name.replace('_', '-')}", type=float, help=f"(default {getattr(d, name)})")
-        q.add_argument("--content-layers", type=_layer_weights, metavar="L[:W],...")
-        q.add_argument("--style-layers", type=_layer_weights, metavar="L[:W],...")
-        q.add_argument("--backbone", choices=list(BACKBONES), help=f"loss network (default {d.backbone})")
-        q.add_argument("--weights", help="loss network weights (.safetensors), or 'random'")
-        q.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-        q.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no mixed precision on GPU")
-        q.add_argument("--json", action="store_true", help="print a JSON summary instead of a progress bar")
+        _add_style_credits(q)
+        if q is not texture:
+            q.add_argument("--net-size", choices=("paper", "slim"), help=f"(default {d.net_size})")
+        _add_common_train_options(q, d)
         q.set_defaults(run=_train)
+    add = kinds.add_parser("add-style", help="teach a multi-style network one more style (trains only its "
+                                             "normalisation parameters)")
+    add.add_argument("model", type=Path, help="trained model folder")
+    add.add_argument("--style", required=True, dest="styles", type=lambda s: [s], help="the new style image")
+    add.add_argument("--content-dir", required=True, help="folder of training photos")
+    add.add_argument("-o", "--output", type=Path, help="write the grown model here (default: in place)")
+    add.add_argument("--steps", type=int, help="(default: the network's own training steps)")
+    add.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    add.add_argument("--json", action="store_true", help="print a JSON summary instead of a progress bar")
+    _add_style_credits(add)
+    add.set_defaults(run=_add_style)
 
 
-TRAIN_OPTIONS = ("net_size", "image_size", "style_size", "batch_size", "steps", "checkpoint_every", "preview_every",
-                 "seed", "learning_rate", "content_weight", "style_weight", "tv_weight", "content_layers",
-                 "style_layers", "backbone", "weights", "device", "amp")
+def _add_style_credits(parser) -> None:
+    for name, what in (("name", "name shown in the app"), ("source", "where the image comes from"),
+                       ("licence", "its licence")):
+        parser.add_argument(f"--style-{name}", dest=f"style_{name}s", action="append", metavar=name.upper(),
+                            help=f"the style's {what}; once per style, in order")
+
+
+def _add_common_train_options(q, d: train.TrainSettings) -> None:
+    for name in ("image_size", "style_size", "batch_size", "steps", "checkpoint_every", "preview_every", "seed"):
+        q.add_argument(f"--{name.replace('_', '-')}", type=int, help=f"(default {getattr(d, name)})")
+    for name in ("learning_rate", "content_weight", "style_weight", "tv_weight"):
+        q.add_argument(f"--{name.replace('_', '-')}", type=float, help=f"(default {getattr(d, name)})")
+    q.add_argument("--content-layers", type=_layer_weights, metavar="L[:W],...")
+    q.add_argument("--style-layers", type=_layer_weights, metavar="L[:W],...")
+    q.add_argument("--backbone", choices=list(BACKBONES), help=f"loss network (default {d.backbone})")
+    q.add_argument("--weights", help="loss network weights (.safetensors), or 'random'")
+    q.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    q.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no mixed precision on GPU")
+    q.add_argument("--json", action="store_true", help="print a JSON summary instead of a progress bar")
+
+
+TRAIN_OPTIONS = ("generator", "net_size", "image_size", "style_size", "batch_size", "steps", "checkpoint_every",
+                 "preview_every", "seed", "learning_rate", "content_weight", "style_weight", "tv_weight",
+                 "content_layers", "style_layers", "backbone", "weights", "device", "amp")
+
+
+def _style_info(args) -> list[dict] | None:
+    """--style-name/--style-source/--style-licence, matched to the style images in order."""
+    given = {key: getattr(args, f"style_{key}s") or [] for key in ("name", "source", "licence")}
+    if not any(given.values()):
+        return None
+    for key, values in given.items():
+        if values and len(values) != len(args.styles):
+            raise SettingsError(f"{len(values)} --style-{key} for {len(args.styles)} style image(s)")
+    return [{key: values[i] for key, values in given.items() if values} for i in range(len(args.styles))]
 
 
 def _train(args) -> int:
-    changes = {name: getattr(args, name) for name in TRAIN_OPTIONS if getattr(args, name) is not None}
-    settings = train.TrainSettings().replace(**changes).check()
+    changes = {name: getattr(args, name, None) for name in TRAIN_OPTIONS}
+    settings = train.TrainSettings().replace(**{k: v for k, v in changes.items() if v is not None}).check()
+    events = train.train(args.styles, args.content_dir, args.output, settings, style_info=_style_info(args),
+                         resume=args.resume)
+    return _report_training(events, args.json)
+
+
+def _add_style(args) -> int:
+    events = train.add_style(args.model, args.styles[0], args.content_dir, args.output, steps=args.steps,
+                             style_info=_style_info(args), device=args.device)
+    return _report_training(events, args.json)
+
+
+def _report_training(events, as_json: bool) -> int:
     result, bar, report = None, None, train.is_main_process()
     try:
-        for event in train.train(args.styles, args.content_dir, args.output, settings, resume=args.resume):
+        for event in events:
             if isinstance(event, train.TrainResult):
                 result = event
-            elif report and not args.json:
+            elif report and not as_json:
                 bar = bar or _progress_bar(event.total, initial=event.step - 1)
                 bar.set_postfix_str(f"loss {event.losses['total']:.4g}", refresh=False)
                 bar.update(1)
@@ -152,7 +207,7 @@ def _train(args) -> int:
             bar.close()
     if not report:
         return 0
-    if args.json:
+    if as_json:
         print(json.dumps({"output": str(result.folder), "steps": result.steps, "seconds": round(result.seconds, 3),
                           "losses": result.losses}))
     else:

@@ -120,6 +120,24 @@ def test_train_multi_and_apply_a_mix(inputs, photo_dir, tmp_path, capsys):
     assert "out of range" in capsys.readouterr().err
 
 
+def test_add_style_texture_and_style_credits(inputs, photo_dir, tmp_path, capsys):
+    model = tmp_path / "multi"
+    assert cli.main(["train", "multi", "--styles", str(inputs[0]), str(inputs[1]), "--content-dir", str(photo_dir),
+                     "-o", str(model), *TINY_TRAIN, "--style-name", "A", "--style-name", "B",
+                     "--style-licence", "CC0", "--style-licence", "public domain"]) == 0
+    assert cli.main(["train", "add-style", str(model), "--style", str(inputs[1]), "--content-dir", str(photo_dir),
+                     "--steps", "2", "--style-name", "C", "--device", "cpu", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["steps"] == 2
+    styles = json.loads((model / "config.json").read_text())["styles"]
+    assert [(s["name"], s.get("licence")) for s in styles] == [("A", "CC0"), ("B", "public domain"), ("C", None)]
+    assert cli.main(["train", "fast", "--style", str(inputs[1]), "--content-dir", str(photo_dir), "-o",
+                     str(tmp_path / "x"), *TINY_TRAIN, "--style-name", "A", "--style-name", "B"]) == 1
+    assert "2 --style-name for 1 style image(s)" in capsys.readouterr().err
+    assert cli.main(["train", "texture", "--style", str(inputs[1]), "-o", str(tmp_path / "grain"), *TINY_TRAIN,
+                     "--json"]) == 0  # no --content-dir: texture synthesis from noise
+    assert json.loads((tmp_path / "grain" / "config.json").read_text())["net"]["with_content"] is False
+
+
 def test_apply_with_a_bad_model_folder(inputs, tmp_path, capsys):
     assert cli.main(["apply", str(tmp_path), str(inputs[0]), "-o", str(tmp_path / "o.png")]) == cli.EXIT_ERROR
     assert "not a StyleHub model" in capsys.readouterr().err

@@ -190,3 +190,15 @@ def test_histogram_matching_gives_the_content_colour_statistics():
     assert torch.allclose(matched.mean((2, 3)), content.mean((2, 3)), atol=1e-3)
     cov = lambda x: torch.cov(x[0].flatten(1))  # noqa: E731
     assert torch.allclose(cov(matched), cov(content), atol=1e-3)
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    from stylehub.files import write_atomically
+
+    path = write_atomically(tmp_path / "x.txt", lambda tmp: open(tmp, "w").write("x"))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
