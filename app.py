@@ -25,15 +25,19 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     notice = weights_notice(config)
     with gr.Blocks(title="StyleHub") as demo:
         gr.Markdown("# StyleHub\nNeural style transfer: paint any photo in the style of any picture.")
-        gr.Markdown(notice, visible=bool(notice), elem_id="weights-notice")
         with gr.Tabs():
             with gr.Tab("Optimise (Gatys)"):
                 gr.Markdown("Best quality, any style image, seconds to minutes: the image itself is optimised to "
                             "match the photo's content and the painting's texture (Gatys et al. 2016).")
+                gr.Markdown(notice, visible=bool(notice), elem_id="weights-notice")
                 example_event = optimise.build_tab(config, notice)
             with gr.Tab("Fast (trained styles)"):
+                gr.Markdown("Milliseconds per photo: a network trained for one painting (Johnson et al. 2016; "
+                            "Ulyanov et al. 2016) paints the photo in a single pass.")
                 fast.build_tab(config)
             with gr.Tab("Blender (many styles)"):
+                gr.Markdown("One network, many styles, any mix of them (conditional instance normalisation, "
+                            "Dumoulin et al. 2017).")
                 blender.build_tab(config)
     if example_event is not None:  # gr.Examples takes no concurrency_id: join the engine group here
         demo.fns[example_event].concurrency_id = ENGINE

@@ -21,8 +21,8 @@ def weights_notice(config: AppConfig) -> str:
     problem = weights_problem(config.backbone, config.weights)
     if problem is None:
         return ""
-    return (f"**Backbone weights are not available, so style transfer cannot run yet.** {problem}. "
-            f"Start the app with `--weights FILE.safetensors` (and `--backbone`), or set `STYLEHUB_WEIGHTS`.")
+    return (f"**Backbone weights are not available, so optimisation cannot run yet** (the Fast and Blender tabs "
+            f"work without them). {problem}. Start the app with `--weights FILE.safetensors` (and `--backbone`), or set `STYLEHUB_WEIGHTS`.")
 
 
 def settings_from_controls(config: AppConfig, preset, size, backbone, optimizer, init, steps, coarse_steps,
