@@ -22,7 +22,8 @@ def weights_notice(config: AppConfig) -> str:
     if problem is None:
         return ""
     return (f"**Backbone weights are not available, so optimisation cannot run yet** (the Fast and Blender tabs "
-            f"work without them). {problem}. Start the app with `--weights FILE.safetensors` (and `--backbone`), or set `STYLEHUB_WEIGHTS`.")
+            f"work without them). {problem}. Start the app with `--weights FILE.safetensors` (and `--backbone`), "
+            f"or set `STYLEHUB_WEIGHTS`.")
 
 
 def settings_from_controls(config: AppConfig, preset, size, backbone, optimizer, init, steps, coarse_steps,
