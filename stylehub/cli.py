@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import __version__, checkpoints, fast, images, onnx_io, optimize, train
 from .backbones import BACKBONES, pick_device
+from .nets import TRANSFORMER_SIZES
 from .errors import SettingsError, StyleHubError
 
 EXIT_ERROR = 1
@@ -125,7 +126,7 @@ def _add_train_parser(subparsers) -> None:
         q.add_argument("--resume", action="store_true", help="continue the interrupted run in the model folder")
         _add_style_credits(q)
         if q is not texture:
-            q.add_argument("--net-size", choices=("paper", "slim"), help=f"(default {d.net_size})")
+            q.add_argument("--net-size", choices=list(TRANSFORMER_SIZES), help=f"(default {d.net_size})")
         _add_common_train_options(q, d)
         q.set_defaults(run=_train)
     add = kinds.add_parser("add-style", help="teach a multi-style network one more style (trains only its "

@@ -42,7 +42,7 @@ class TrainSettings(Settings):
     """Every knob of fast-network training, with defaults shared by the CLI and the app."""
 
     generator: str = "transformer"  # Johnson et al.'s transformer, or "texture" (Ulyanov et al.)
-    net_size: str = "slim"  # transformer widths: "paper" (Johnson et al.'s) or "slim" (for CPUs)
+    net_size: str = "slim"  # transformer widths: "paper" (Johnson et al.), "slim" or "tiny" (for CPUs)
     image_size: int = 256  # training crops are image_size x image_size
     style_size: int = 256  # long side of the style image(s)
     batch_size: int = 4
