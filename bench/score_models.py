@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from stylehub import checkpoints, fast, images  # noqa: E402
 
-KNOWN_PAINTINGS = {"The Starry Night": "starry_night.jpg", "The Great Wave": "wave.jpg"}  # names unlike the file
+KNOWN_PAINTINGS = {"The Starry Night": "starry_night.jpg", "The Great Wave": "wave.jpg",  # names unlike the file
+                   "The Shipwreck": "shipwreck.jpg"}
 
 
 def painting_for(name: str, folder: Path, overrides: dict[str, str]) -> Path | None:

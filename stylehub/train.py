@@ -163,7 +163,8 @@ def add_style(model_dir, style, content_dir, out_dir=None, *, steps: int | None 
 
     The shared convolutions and every existing style's parameters stay bit-identical; the new style starts
     from the mean of the existing ones. Uses the loss settings the network was trained with; writes to out_dir
-    (default: the model folder itself) when done.
+    (default: the model folder itself). Its loss log goes to training_log_<name>.csv, the network's own training
+    record gains an "added_styles" entry, and no resume state is written (the base's stays as it was).
     """
     model_dir = Path(model_dir)
     net, config = checkpoints.load_model(model_dir)
@@ -175,7 +176,8 @@ def add_style(model_dir, style, content_dir, out_dir=None, *, steps: int | None 
     old = config["styles"]
     net = _with_added_style(net)
     job = Job(net, [style], [len(old)], old + _describe_styles([style], style_info), content_dir,
-              Path(out_dir or model_dir), settings, only_style=len(old), copy_style_images_from=model_dir)
+              Path(out_dir or model_dir), settings, only_style=len(old), base=model_dir,
+              base_training=config.get("training", {}))
     yield from _run_job(job, resume=False)
 
 
@@ -191,7 +193,21 @@ class Job:
     out_dir: Path
     settings: TrainSettings
     only_style: int | None = None  # train only this style's (gamma, beta)
-    copy_style_images_from: Path | None = None
+    base: Path | None = None  # the trained model folder a grown network comes from
+    base_training: dict | None = None  # and its training record
+
+    @property
+    def log_name(self) -> str:
+        return LOG_NAME if self.base is None else f"training_log_{_slug(self.style_entries[-1]['name'])}.csv"
+
+    def training_record(self, processes: int, step: int) -> dict:
+        """config.json's "training": these settings, or for an added style the base's record plus this run."""
+        mine = {**self.settings.to_dict(), "processes": processes, "steps_done": step}
+        if self.base_training is None:
+            return mine
+        added = {"name": self.style_entries[-1]["name"], "trained": "its gamma and beta only",
+                 **{k: mine[k] for k in ("steps_done", "learning_rate", "image_size", "style_size", "batch_size")}}
+        return {**self.base_training, "added_styles": [*self.base_training.get("added_styles", []), added]}
 
 
 def _run_job(job: Job, resume: bool):
@@ -217,7 +233,7 @@ def _train(job: Job, resume: bool, world: "World"):
     net = job.net.to(device)
     optimiser = torch.optim.Adam(_trainable(net, job.only_style), lr=settings.learning_rate)
     start = _resume(out_dir, net, optimiser, settings) if resume else 0
-    log = _read_log(out_dir, start) if resume else []
+    log = _read_log(out_dir / job.log_name, start) if resume else []
     loss, style_targets = _losses(settings, [s.to(device) for s in style_images], device)
     use_amp = settings.amp and device.type == "cuda"
     if use_amp:
@@ -225,7 +241,6 @@ def _train(job: Job, resume: bool, world: "World"):
     model = net
     if world.size > 1:
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
-    describe = dict(styles=job.style_entries, training={**settings.to_dict(), "processes": world.size})
     if world.rank == 0:
         _write_style_images(job, style_images)
     preview_input = photos.photo(0)[..., :settings.image_size, :settings.image_size].to(device) if photos else None
@@ -250,7 +265,7 @@ def _train(job: Job, resume: bool, world: "World"):
         done = step + 1
         log.append({"step": done, **terms})
         if world.rank == 0 and (done % settings.checkpoint_every == 0 or done == settings.steps):
-            _save(out_dir, net, optimiser, done, settings, describe, log)
+            _save(job, net, optimiser, done, log, world.size)
         preview = None
         if settings.preview_every and (done % settings.preview_every == 0 or done == settings.steps):
             preview = _preview(net, preview_input, job.style_indices[which], settings)
@@ -365,9 +380,11 @@ def _write_style_images(job: Job, style_images: list[torch.Tensor]) -> None:
         target = job.out_dir / entry["image"]
         if index in learnt:
             images.save_image(learnt[index], target, quality=90)
-        elif job.copy_style_images_from and (job.copy_style_images_from / entry["image"]).is_file() \
-                and job.copy_style_images_from.resolve() != job.out_dir.resolve():
-            shutil.copyfile(job.copy_style_images_from / entry["image"], target)
+        elif job.base and (job.base / entry["image"]).is_file() and job.base.resolve() != job.out_dir.resolve():
+            shutil.copyfile(job.base / entry["image"], target)
+    if job.base and job.base.resolve() != job.out_dir.resolve():
+        for log in job.base.glob("training_log*.csv"):  # the curves of the base's own training
+            shutil.copyfile(log, job.out_dir / log.name)
 
 
 def _losses(settings: TrainSettings, style_images: list[torch.Tensor], device) -> tuple[PerceptualLoss, list]:
@@ -382,31 +399,32 @@ def _losses(settings: TrainSettings, style_images: list[torch.Tensor], device) -
     return loss, targets
 
 
-def _save(out_dir: Path, net, optimiser, step: int, settings: TrainSettings, describe: dict, log: list[dict]) -> None:
+def _save(job: Job, net, optimiser, step: int, log: list[dict], processes: int) -> None:
     """The model folder (for use), its loss log and the training state (for --resume), each written atomically."""
-    checkpoints.save_model(net, out_dir, styles=describe["styles"], training={**describe["training"], "steps_done": step})
-    _write_log(out_dir, log)
+    checkpoints.save_model(net, job.out_dir, styles=job.style_entries, training=job.training_record(processes, step))
+    _write_log(job.out_dir / job.log_name, log)
+    if job.base is not None:
+        return  # a grown network is not resumed; the base's own state stays as it was
     state = optimiser.state_dict()
     tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     tensors.update({f"optimizer.{pid}.{k}": v.detach().cpu().contiguous()
                     for pid, entry in state["state"].items() for k, v in entry.items()})
-    meta = {"step": step, "param_groups": state["param_groups"], "settings": settings.to_dict()}
-    write_atomically(out_dir / STATE_NAME, lambda tmp: save_file(tensors, tmp, metadata={"stylehub": json.dumps(meta)}))
+    meta = {"step": step, "param_groups": state["param_groups"], "settings": job.settings.to_dict()}
+    write_atomically(job.out_dir / STATE_NAME, lambda tmp: save_file(tensors, tmp, metadata={"stylehub": json.dumps(meta)}))
 
 
-def _write_log(out_dir: Path, log: list[dict]) -> None:
+def _write_log(path: Path, log: list[dict]) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows({k: (f"{v:.6g}" if k != "step" else v) for k, v in row.items()} for row in log)
 
-    write_atomically(out_dir / LOG_NAME, write)
+    write_atomically(path, write)
 
 
-def _read_log(out_dir: Path, up_to_step: int) -> list[dict]:
+def _read_log(path: Path, up_to_step: int) -> list[dict]:
     """The loss log of the interrupted run, up to the step it is resumed from (empty if there is none)."""
-    path = out_dir / LOG_NAME
     if not path.is_file():
         return []
     with open(path, newline="") as f:

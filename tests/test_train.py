@@ -225,6 +225,15 @@ def test_add_style_trains_only_the_new_style(photo_dir, style_image, content_ima
         assert not torch.equal(after(photo, 2), after(photo, [1.0, 1.0, 0.0]))  # the new one learnt something
     assert sorted(p.name for p in (tmp_path / "three" / "styles").iterdir()) == ["style_1.jpg", "style_2.jpg",
                                                                                   "turned.jpg"]
+    assert config["training"]["steps_done"] == 4  # the joint training's record, plus the added style's
+    assert [(a["name"], a["steps_done"]) for a in config["training"]["added_styles"]] == [("turned", 8)]
+    assert sorted(p.name for p in (tmp_path / "three").glob("*.csv")) == ["training_log.csv",
+                                                                         "training_log_turned.csv"]
+    assert not (tmp_path / "three" / train.STATE_NAME).exists()
+    state = (tmp_path / "two" / train.STATE_NAME).read_bytes()
+    _run(train.add_style(tmp_path / "two", style_image, photo_dir, steps=2, device="cpu"))  # in place
+    assert (tmp_path / "two" / train.STATE_NAME).read_bytes() == state  # the base can still be resumed
+    assert checkpoints.read_config(tmp_path / "two")["net"]["num_styles"] == 3
 
 
 @pytest.mark.parametrize("with_photos", [True, False])
