@@ -116,7 +116,7 @@ def _source(source) -> str:
     source = str(source)
     if source.startswith(("http://", "https://")):
         return f"[{_cell(source)}]({source.replace(')', '%29').replace(' ', '%20')})"
-    if "/" in source or "\\" in source:
+    if " " not in source and ("/" in source or "\\" in source):  # a path, not a sentence that names one
         return _cell(Path(source.replace("\\", "/")).name)
     return _cell(source)
 
