@@ -70,7 +70,7 @@ def main() -> None:
                                         scratch / f"{folder.name}-{index}-{photo.stem}.png")
                 scores.append(judge(out, photo, painting, args.size))
             mean = {k: round(statistics.mean(s[k] for s in scores), 3) for k in ("style", "content", "colour")}
-            rows.append((name, folder.name, mean))
+            rows.append((name, f"{folder.parent.name}/{folder.name}", mean))
             per_model[name] = mean
         if per_model and not args.no_write:
             summary = {"judge": "offline VGG16 Gatys objective, lower is better", "size (px)": args.size,
@@ -79,7 +79,7 @@ def main() -> None:
     print(f"| style | model | judge style | judge content | colour |  (mean over {len(args.photos)} photos, "
           f"{args.size} px)")
     print("| --- | --- | ---: | ---: | ---: |")
-    for name, model, mean in sorted(rows):
+    for name, model, mean in sorted(rows, key=lambda row: row[:2]):
         print(f"| {name} | {model} | {mean['style']:,.0f} | {mean['content']:.1f} | {mean['colour']:.3f} |")
 
 
