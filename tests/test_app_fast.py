@@ -90,13 +90,17 @@ def test_loading_a_style_from_a_folder(client, models):
         client.predict(reference=str(models / "missing"), api_name="/fast_load_style")
 
 
-def test_fast_errors_are_clear(client, photo, tmp_path):
+def test_fast_errors_are_clear(client, photo, tmp_path, models):
     text = tmp_path / "notes.png"
     text.write_text("not an image")
     with pytest.raises(Exception, match="content photo: not an image file"):
         client.predict(content=file(str(text)), style="Dots", api_name="/fast_stylize")
     with pytest.raises(Exception, match="Add a content photo"):
         client.predict(content=None, style="Dots", api_name="/fast_stylize")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "config.json").write_text((models / "dots" / "config.json").read_text())
+    with pytest.raises(Exception, match="model.safetensors is missing"):
+        client.predict(content=file(photo), style=str(tmp_path / "empty"), api_name="/fast_stylize")
 
 
 def test_blend_follows_the_weights(client, photo, models):

@@ -55,7 +55,10 @@ def load_model(folder, device: str):
     """A trained network, loaded once per folder and reloaded when its weights change on disk."""
     weights = Path(folder) / checkpoints.WEIGHTS_NAME
     stamp = weights.stat().st_mtime if weights.is_file() else 0.0
-    return _cached_model(str(folder), stamp, device)
+    try:
+        return _cached_model(str(folder), stamp, device)
+    except StyleHubError as err:  # a broken or half-copied model folder: say which and why
+        raise gr.Error(str(err)) from None
 
 
 def load_photo(path, long_side: int):
