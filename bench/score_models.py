@@ -15,38 +15,22 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT))
 
+from judging import PAINTINGS, judge, painting_for  # noqa: E402  (bench/, the folder of this script)
 from stylehub import checkpoints, fast, images  # noqa: E402
-
-KNOWN_PAINTINGS = {"The Starry Night": "starry_night.jpg", "The Great Wave": "wave.jpg",  # names unlike the file
-                   "The Shipwreck": "shipwreck.jpg"}
-
-
-def painting_for(name: str, folder: Path, overrides: dict[str, str]) -> Path | None:
-    file = overrides.get(name) or KNOWN_PAINTINGS.get(name) or name.lower().replace(" ", "_") + ".jpg"
-    return folder / file if (folder / file).is_file() else None
-
-
-def judge(output: Path, photo: Path, painting: Path, size: int) -> dict:
-    done = subprocess.run([sys.executable, str(SHARED / "tools" / "judge.py"), str(output), str(photo), str(painting),
-                           "--size", str(size)], capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)
-
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="*", type=Path)
     p.add_argument("--photos", nargs="+", type=Path,
-                   default=[SHARED / "images" / "content" / n for n in ("tubingen.jpg", "golden_gate.jpg")])
-    p.add_argument("--paintings", type=Path, default=SHARED / "images" / "style")
+                   default=[ROOT.parent / "shared" / "images" / "content" / n for n in ("tubingen.jpg", "golden_gate.jpg")])
+    p.add_argument("--paintings", type=Path, default=PAINTINGS)
     p.add_argument("--painting", action="append", default=[], metavar="NAME=FILE")
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--no-write", action="store_true", help="do not write scores.json into the model folders")
