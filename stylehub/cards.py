@@ -5,7 +5,6 @@ person added above it, and metadata they added to the YAML header, are kept.
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
@@ -16,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from . import checkpoints, fast, images
 from .files import write_atomically
-from .train import LOG_COLUMNS, LOG_NAME
+from .train import LOG_NAME, read_log
 
 CARD_NAME = "README.md"
 PREVIEW_NAME = "preview.png"  # the sample grid: example photos x styles
@@ -154,20 +153,6 @@ def read_scores(path: Path) -> dict | None:
     if not isinstance(scores, dict):
         raise checkpoints.CheckpointError(f"{path}: expected a JSON object of scores")
     return scores
-
-
-def read_log(path: Path) -> list[dict[str, float]]:
-    """The rows of training_log.csv (step, content, style, tv, total) as numbers; [] when absent."""
-    if not path.is_file():
-        return []
-    rows = []
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            try:
-                rows.append({k: float(row[k]) for k in LOG_COLUMNS if row.get(k) not in (None, "")})
-            except ValueError:
-                continue
-    return [row for row in rows if "step" in row]
 
 
 def sample_grid(net: torch.nn.Module, config: dict, photos: list[Path], folder: Path | None = None) -> Image.Image:

@@ -233,7 +233,7 @@ def _train(job: Job, resume: bool, world: "World"):
     net = job.net.to(device)
     optimiser = torch.optim.Adam(_trainable(net, job.only_style), lr=settings.learning_rate)
     start = _resume(out_dir, net, optimiser, settings) if resume else 0
-    log = _read_log(out_dir / job.log_name, start) if resume else []
+    log = [row for row in read_log(out_dir / job.log_name) if row["step"] <= start] if resume else []
     loss, style_targets = _losses(settings, [s.to(device) for s in style_images], device)
     use_amp = settings.amp and device.type == "cuda"
     if use_amp:
@@ -423,13 +423,18 @@ def _write_log(path: Path, log: list[dict]) -> None:
     write_atomically(path, write)
 
 
-def _read_log(path: Path, up_to_step: int) -> list[dict]:
-    """The loss log of the interrupted run, up to the step it is resumed from (empty if there is none)."""
+def read_log(path: Path) -> list[dict[str, float]]:
+    """The rows of a training log (step, content, style, tv, total) as numbers; [] when absent."""
     if not path.is_file():
         return []
-    with open(path, newline="") as f:
-        rows = [{k: (int(v) if k == "step" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
-    return [row for row in rows if row["step"] <= up_to_step]
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            try:
+                rows.append({k: float(row[k]) for k in LOG_COLUMNS if row.get(k) not in (None, "")})
+            except ValueError:
+                continue  # a damaged line: the curve does without it
+    return [{**row, "step": int(row["step"])} for row in rows if "step" in row]
 
 
 def _resume(out_dir: Path, net, optimiser, settings: TrainSettings) -> int:

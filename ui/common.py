@@ -87,15 +87,20 @@ FAST = "fast"  # concurrency group of the feed-forward tabs: milliseconds per jo
 def run_network(net, photo, styles, strength: float, preserve_colour: bool):
     """(result, (before, after), PNG path, timing line) for one stylisation with a trained network."""
     started = time.perf_counter()
-    try:
-        styled = fast.stylize_image(net, photo, styles=styles, strength=float(strength),
-                                    preserve_colour=bool(preserve_colour))
-    except StyleHubError as err:
-        raise gr.Error(str(err)) from None
+    styled = stylize(net, photo, styles, strength, preserve_colour)
     milliseconds = (time.perf_counter() - started) * 1000
     result = images.to_pil(styled)
     timing = f"{styled.shape[-1]}×{styled.shape[-2]} px in {milliseconds:.0f} ms on {next(net.parameters()).device}"
     return result, (images.to_pil(photo), result), png_download(styled), timing
+
+
+def stylize(net, photo, styles, strength: float, preserve_colour: bool):
+    """The engine's stylisation, its errors shown in the page."""
+    try:
+        return fast.stylize_image(net, photo, styles=styles, strength=float(strength),
+                                  preserve_colour=bool(preserve_colour))
+    except StyleHubError as err:
+        raise gr.Error(str(err)) from None
 
 
 def model_choices(folder, keep) -> dict[str, str]:

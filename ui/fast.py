@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from stylehub import checkpoints
+from stylehub import checkpoints, images
 
 from .common import (FAST, AppConfig, ImageUpload, example_photo, folder_for, if_ready, load_model, load_photo,
-                     model_choices, published_styles, resolve_model, run_network, style_image)
+                     model_choices, published_styles, resolve_model, run_network, style_image, stylize)
 
 MAX_SIDE = 2048
 DEFAULT_SIDE = 1024
@@ -61,7 +61,7 @@ def build_tab(config: AppConfig) -> None:
         tiles = []
         for name, folder in (choices or shipped).items():
             net, _ = load_model(folder, config.device)
-            tiles.append((run_network(net, photo, None, strength, preserve_colour)[0], name))
+            tiles.append((images.to_pil(stylize(net, photo, None, strength, preserve_colour)), name))
         return tiles
 
     def load_style(reference, choices, progress=gr.Progress()):
