@@ -154,6 +154,8 @@ def _add_common_train_options(q, d: train.TrainSettings) -> None:
         q.add_argument(f"--{name.replace('_', '-')}", type=int, help=f"(default {getattr(d, name)})")
     for name in ("learning_rate", "content_weight", "style_weight", "tv_weight"):
         q.add_argument(f"--{name.replace('_', '-')}", type=float, help=f"(default {getattr(d, name)})")
+    q.add_argument("--max-minutes", type=float, help="stop after this many minutes, saving the network; "
+                                                     "--resume continues (default: no limit)")
     q.add_argument("--content-layers", type=_layer_weights, metavar="L[:W],...")
     q.add_argument("--style-layers", type=_layer_weights, metavar="L[:W],...")
     q.add_argument("--backbone", choices=list(BACKBONES), help=f"loss network (default {d.backbone})")
@@ -163,9 +165,9 @@ def _add_common_train_options(q, d: train.TrainSettings) -> None:
     q.add_argument("--json", action="store_true", help="print a JSON summary instead of a progress bar")
 
 
-TRAIN_OPTIONS = ("generator", "net_size", "image_size", "style_size", "batch_size", "steps", "checkpoint_every",
-                 "preview_every", "seed", "learning_rate", "content_weight", "style_weight", "tv_weight",
-                 "content_layers", "style_layers", "backbone", "weights", "device", "amp")
+TRAIN_OPTIONS = ("generator", "net_size", "image_size", "style_size", "batch_size", "steps", "max_minutes",
+                 "checkpoint_every", "preview_every", "seed", "learning_rate", "content_weight", "style_weight",
+                 "tv_weight", "content_layers", "style_layers", "backbone", "weights", "device", "amp")
 
 
 def _style_info(args) -> list[dict] | None:

@@ -47,6 +47,7 @@ class TrainSettings(Settings):
     style_size: int = 256  # long side of the style image(s)
     batch_size: int = 4
     steps: int = 2000
+    max_minutes: float = 0.0  # stop early (saving a checkpoint) after this many minutes; 0: no limit
     learning_rate: float = 1e-3
     content_weight: float = 1.0
     style_weight: float = 5.0
@@ -71,6 +72,8 @@ class TrainSettings(Settings):
         for name in ("image_size", "style_size", "batch_size", "steps", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
+        if self.max_minutes < 0:
+            raise SettingsError("max_minutes must be 0 (no limit) or more")
         stride = 2 ** (TextureConfig().scales - 1) if self.generator == "texture" else TransformerNet.stride
         if self.image_size % stride:
             raise SettingsError(f"image_size must be a multiple of {stride} for a {self.generator} network")
@@ -200,13 +203,15 @@ class Job:
     def log_name(self) -> str:
         return LOG_NAME if self.base is None else f"training_log_{_slug(self.style_entries[-1]['name'])}.csv"
 
-    def training_record(self, processes: int, step: int) -> dict:
+    def training_record(self, world: "World", step: int) -> dict:
         """config.json's "training": these settings, or for an added style the base's record plus this run."""
-        mine = {**self.settings.to_dict(), "processes": processes, "steps_done": step}
+        mine = {**self.settings.to_dict(), "processes": world.size, "hardware": _hardware(world.device),
+                "steps_done": step}
         if self.base_training is None:
             return mine
         added = {"name": self.style_entries[-1]["name"], "trained": "its gamma and beta only",
-                 **{k: mine[k] for k in ("steps_done", "learning_rate", "image_size", "style_size", "batch_size")}}
+                 **{k: mine[k] for k in ("steps_done", "hardware", "learning_rate", "image_size", "style_size",
+                                         "batch_size")}}
         return {**self.base_training, "added_styles": [*self.base_training.get("added_styles", []), added]}
 
 
@@ -245,7 +250,7 @@ def _train(job: Job, resume: bool, world: "World"):
         _write_style_images(job, style_images)
     preview_input = photos.photo(0)[..., :settings.image_size, :settings.image_size].to(device) if photos else None
 
-    started, terms = time.perf_counter(), {}
+    started, terms, done = time.perf_counter(), {}, start
     model.train()
     for step in range(start, settings.steps):
         which = step % len(style_images)
@@ -264,15 +269,31 @@ def _train(job: Job, resume: bool, world: "World"):
         terms = {k: v.item() for k, v in values.items()}
         done = step + 1
         log.append({"step": done, **terms})
-        if world.rank == 0 and (done % settings.checkpoint_every == 0 or done == settings.steps):
-            _save(job, net, optimiser, done, log, world.size)
-        preview = None
-        if settings.preview_every and (done % settings.preview_every == 0 or done == settings.steps):
-            preview = _preview(net, preview_input, job.style_indices[which], settings)
         seconds = time.perf_counter() - started
+        last = done == settings.steps or _out_of_time(seconds, settings.max_minutes, world)
+        if world.rank == 0 and (done % settings.checkpoint_every == 0 or last):
+            _save(job, net, optimiser, done, log, world)
+        preview = None
+        if settings.preview_every and (done % settings.preview_every == 0 or last):
+            preview = _preview(net, preview_input, job.style_indices[which], settings)
         eta = seconds / (done - start) * (settings.steps - done)
+        if settings.max_minutes:
+            eta = min(eta, max(0.0, settings.max_minutes * 60 - seconds))
         yield TrainProgress(done, settings.steps, terms, seconds, eta, preview)
-    yield TrainResult(out_dir, settings.steps, time.perf_counter() - started, terms)
+        if last:
+            break
+    yield TrainResult(out_dir, done, time.perf_counter() - started, terms)
+
+
+def _out_of_time(seconds: float, max_minutes: float, world: "World") -> bool:
+    """Whether the time limit is reached; under torchrun the first process decides for all."""
+    if not max_minutes:
+        return False
+    if world.size == 1:
+        return seconds >= max_minutes * 60
+    stop = torch.tensor([float(seconds >= max_minutes * 60)], device=world.device)
+    torch.distributed.broadcast(stop, src=0)
+    return bool(stop.item())
 
 
 def _with_added_style(net: TransformerNet) -> TransformerNet:
@@ -348,6 +369,15 @@ def _join_process_group(device: torch.device) -> World:
     return World(device, dist.get_rank(), dist.get_world_size())
 
 
+def _hardware(device: torch.device) -> str:
+    """What a process trained on, for the training record: the GPU's name, or the CPU and its threads."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        return f"CPU ({torch.get_num_threads()} threads)"
+    return device.type
+
+
 def is_main_process() -> bool:
     """False in every process but the first of a torchrun launch: only the first one reports."""
     return int(os.environ.get("RANK", "0")) == 0
@@ -399,9 +429,9 @@ def _losses(settings: TrainSettings, style_images: list[torch.Tensor], device) -
     return loss, targets
 
 
-def _save(job: Job, net, optimiser, step: int, log: list[dict], processes: int) -> None:
+def _save(job: Job, net, optimiser, step: int, log: list[dict], world: "World") -> None:
     """The model folder (for use), its loss log and the training state (for --resume), each written atomically."""
-    checkpoints.save_model(net, job.out_dir, styles=job.style_entries, training=job.training_record(processes, step))
+    checkpoints.save_model(net, job.out_dir, styles=job.style_entries, training=job.training_record(world, step))
     _write_log(job.out_dir / job.log_name, log)
     if job.base is not None:
         return  # a grown network is not resumed; the base's own state stays as it was
@@ -450,7 +480,7 @@ def _resume(out_dir: Path, net, optimiser, settings: TrainSettings) -> int:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, KeyError, ValueError) as err:
         raise SettingsError(f"{path}: unreadable training state ({err})") from None
-    free = ("steps", "checkpoint_every", "preview_every", "device", "amp")  # may change between runs
+    free = ("steps", "max_minutes", "checkpoint_every", "preview_every", "device", "amp")  # may change between runs
     saved = {k: v for k, v in meta["settings"].items() if k not in free}
     mine = {k: v for k, v in settings.to_dict().items() if k in saved}
     if saved != mine:

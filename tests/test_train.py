@@ -75,6 +75,18 @@ def test_resume_continues_step_count_and_optimiser_state(photo_dir, style_image,
         assert torch.allclose(pa, pb, atol=1e-5), name
 
 
+def test_time_limit_stops_with_a_checkpoint_that_resume_continues(photo_dir, style_image, tiny_train, tmp_path):
+    limited = tiny_train.replace(max_minutes=1e-6)  # over after the first step
+    progress, result = _run(train.train(style_image, photo_dir, tmp_path / "m", limited))
+    assert [p.step for p in progress] == [1] and result.steps == 1
+    record = checkpoints.read_config(tmp_path / "m")["training"]
+    assert record["steps_done"] == 1 and record["hardware"].startswith("CPU")
+    resumed, result = _run(train.train(style_image, photo_dir, tmp_path / "m", tiny_train, resume=True))
+    assert [p.step for p in resumed] == list(range(2, 13)) and result.steps == 12
+    with pytest.raises(SettingsError, match="max_minutes"):
+        tiny_train.replace(max_minutes=-1).check()
+
+
 def test_resume_refuses_other_settings_or_no_state(photo_dir, style_image, tiny_train, tmp_path):
     with pytest.raises(SettingsError, match="nothing to resume"):
         list(train.train(style_image, photo_dir, tmp_path / "none", tiny_train, resume=True))
