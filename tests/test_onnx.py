@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stylehub import checkpoints, cli, fast, onnx_io
+from stylehub import checkpoints, cli, fast, images, onnx_io
 from stylehub.nets import TextureConfig, TextureNet, TransformerConfig, TransformerNet
 
 from conftest import SHARED, requires_shared
@@ -73,6 +73,34 @@ def test_texture_networks_are_not_exported(tmp_path, capsys):
     assert cli.main(["export", str(folder), "-o", str(tmp_path / "t.onnx")]) == 1
     assert "only transformer networks" in capsys.readouterr().err
     assert not (tmp_path / "t.onnx").exists()
+
+
+@pytest.mark.parametrize("num_styles, styles", [(1, None), (3, [0.2, 0.5, 0.3]), (3, 2)])
+def test_onnxruntime_net_stylises_like_pytorch(num_styles, styles):
+    net = _random_net(TransformerConfig(width=4, residual_blocks=1, num_styles=num_styles))
+    image = torch.rand(2, 3, 37, 29)
+    options = dict(styles=styles, strength=0.8, max_tile=32, overlap=8)  # tiles and odd sizes too
+    ours = fast.stylize_image(onnx_io.OnnxRuntimeNet(net, threads=1), image, **options)
+    assert (ours - fast.stylize_image(net, image, **options)).abs().max() < 1e-4
+
+
+def test_apply_with_onnxruntime_from_the_command_line(tmp_path, capsys):
+    folder = checkpoints.save_model(_random_net(TransformerConfig(width=4, residual_blocks=1, num_styles=2)),
+                                    tmp_path / "m", styles=[{"name": "a"}, {"name": "b"}])
+    photo = tmp_path / "photo.png"
+    images.save_image(torch.rand(1, 3, 30, 41), photo)
+    written = {}
+    for runtime in ("torch", "onnxruntime"):
+        written[runtime] = tmp_path / f"{runtime}.png"
+        assert cli.main(["apply", str(folder), str(photo), "-o", str(written[runtime]), "--style", "0.3", "0.7",
+                         "--runtime", runtime]) == 0
+    pixels = {k: images.load_image(v).rgb for k, v in written.items()}
+    assert pixels["onnxruntime"].shape == (1, 3, 30, 41)
+    assert (pixels["onnxruntime"] - pixels["torch"]).abs().max() <= 1 / 255 + 1e-6
+    texture = checkpoints.save_model(TextureNet(TextureConfig(scales=2, channels=2)), tmp_path / "t", styles=[{}])
+    assert cli.main(["apply", str(texture), str(photo), "-o", str(tmp_path / "x.png"), "--runtime",
+                     "onnxruntime"]) == 1
+    assert "transformer networks" in capsys.readouterr().err
 
 
 def test_import_refuses_a_file_it_does_not_know(tmp_path):
