@@ -33,6 +33,7 @@ def models(tmp_path_factory):
     checkpoints.save_model(TextureNet(TextureConfig(scales=2, channels=4)).eval(), folder / "grain",
                            styles=[{"name": "Grain"}])
     checkpoints.save_model(_net(3, 3), folder / "trio", styles=[{"name": n} for n in ("Red", "Green", "Blue")])
+    checkpoints.save_model(_net(2, 4), folder / "duo", styles=[{"name": n} for n in ("Cyan", "Magenta")])
     (folder / "broken").mkdir()
     (folder / "broken" / "config.json").write_text("{nope")  # listed models skip a broken folder
     return folder
@@ -118,6 +119,15 @@ def test_blend_follows_the_weights(client, photo, models):
     assert (half - expected).abs().max() < 1.5 / 255  # the mix is the network's own, up to PNG rounding
     with pytest.raises(Exception, match="at least one style a weight above zero"):
         blend()
+
+
+def test_blend_takes_the_style_names_of_any_network(client, photo):
+    """Over the API the style slots take the chosen network's names, not only the first network's."""
+    *_, timing = client.predict(content=file(photo), model="duo (2 styles)", style_1="Magenta", weight_1=1.0,
+                                api_name="/blend")
+    assert " ms on cpu" in timing
+    with pytest.raises(Exception, match="no style named 'Red'"):
+        client.predict(content=file(photo), model="duo (2 styles)", style_1="Red", weight_1=1.0, api_name="/blend")
 
 
 def test_contact_sheet_has_every_style(client, photo):

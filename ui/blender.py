@@ -38,7 +38,8 @@ def build_tab(config: AppConfig) -> None:
             for slot in range(SLOTS):
                 with gr.Row():
                     slots.append(gr.Dropdown(names, value=names[slot] if slot < len(names) else None,
-                                             label=f"Style {slot + 1}", scale=2, elem_id=f"blend-style-{slot + 1}"))
+                                             label=f"Style {slot + 1}", scale=2, elem_id=f"blend-style-{slot + 1}",
+                                             allow_custom_value=True))  # API calls name any network's styles
                     weights.append(gr.Slider(0, 1, value=1.0 if slot == 0 else 0.0, step=0.05, label="Weight",
                                              scale=3, elem_id=f"blend-weight-{slot + 1}"))
             strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength", info="0: the photo, 1: full style")
