@@ -301,7 +301,8 @@ class OnnxRuntimeNet(torch.nn.Module):
     """A transformer network run by onnxruntime on the CPU, called like the TransformerNet it was exported from.
 
     A drop-in for `fast.stylize_image` (`stylehub apply --runtime onnxruntime`): on CPUs onnxruntime fuses what
-    PyTorch runs as separate passes over the image (norms, paddings, ReLUs), about twice as fast at 1024 px.
+    PyTorch runs as separate passes over the image (norms, paddings, ReLUs): 1.5-1.7x PyTorch's speed at 1024 px
+    on a 2-core CPU (bench/bench_fast.py).
     """
 
     def __init__(self, net: TransformerNet, threads: int | None = None):
