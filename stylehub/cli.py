@@ -11,8 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from . import __version__, checkpoints, fast, images, onnx_io, optimize, train
 from .backbones import BACKBONES, pick_device
 from .nets import TRANSFORMER_SIZES, TransformerNet
@@ -269,13 +267,13 @@ def _apply(args) -> int:
     return 0
 
 
-def _network_for(args, folder: Path) -> torch.nn.Module:
+def _network_for(args, folder: Path):
     """The model's network, run by PyTorch on --device, or exported to onnxruntime (CPU) with --runtime."""
     if args.runtime == "torch":
         return checkpoints.load_model(folder, pick_device(args.device))[0]
     if args.device not in ("auto", "cpu"):
         raise SettingsError(f"--runtime onnxruntime runs on the CPU; leave out --device {args.device}")
-    net, _ = checkpoints.load_model(folder, torch.device("cpu"))
+    net, _ = checkpoints.load_model(folder, "cpu")
     if not isinstance(net, TransformerNet):
         raise SettingsError("--runtime onnxruntime runs transformer networks; this is a texture network")
     return onnx_io.OnnxRuntimeNet(net)
