@@ -11,7 +11,9 @@ import contextlib
 import io
 import json
 import re
-from pathlib import Path
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from huggingface_hub import (CommitOperationAdd, HfApi, SpaceCard, SpaceCardData, constants, get_token,
@@ -21,6 +23,7 @@ from . import __version__, cards, checkpoints
 from .backbones import hub_reachable
 from .errors import (HubAuthError, HubConflictError, HubError, HubNotFoundError, HubOfflineError,
                      HubRateLimitError, SettingsError)
+from .files import write_atomically
 from .train import LOG_NAME
 
 LIBRARY = "stylehub"
@@ -46,8 +49,6 @@ def is_repo_id(text: str) -> bool:
 def resolve_model(ref, revision: str | None = None, *, progress: Progress | None = None) -> Path:
     """A model folder for `ref`: an existing local folder as it is, else a Hub repo id (user/name) downloaded.
 
-    Only the weights, config.json and the style pictures are downloaded, into the Hugging Face cache, so a second call (offline too)
-    costs nothing. progress(fraction, text), if given, is called as the download advances (from download threads).
     The folder is checked to hold a StyleHub config; failures are CheckpointError or HubError.
     """
     path = Path(ref).expanduser()
@@ -57,14 +58,25 @@ def resolve_model(ref, revision: str | None = None, *, progress: Progress | None
         checkpoints.read_config(path)
         return path
     try:
-        folder = _download(str(ref), revision, [*MODEL_FILES, *PICTURES], progress)
+        return download_model(str(ref), revision, progress=progress)
     except (HubNotFoundError, HubOfflineError) as err:
         raise type(err)(f"{ref}: no such model folder, and {err}") from None
+
+
+def download_model(repo_id: str, revision: str | None = None, *, progress: Progress | None = None) -> Path:
+    """The local snapshot of a StyleHub model repo: its weights, config.json and style pictures.
+
+    They are downloaded into the Hugging Face cache, so a second call (offline too) costs nothing.
+    progress(fraction, text), if given, is called as the download advances (from download threads).
+    """
+    _check_repo_id(repo_id)
+    folder = _download(repo_id, revision, [*MODEL_FILES, *PICTURES], progress)
     try:
         checkpoints.read_config(folder)
-    except checkpoints.CheckpointError:
-        raise checkpoints.CheckpointError(f"{ref} on the Hugging Face Hub is not a StyleHub model (no StyleHub "
-                                          f"{checkpoints.CONFIG_NAME})") from None
+    except checkpoints.CheckpointError as err:
+        reason = str(err).replace(f"{folder}/", "").replace(str(folder), repo_id)
+        raise checkpoints.CheckpointError(f"{repo_id} on the Hugging Face Hub is not a StyleHub model "
+                                          f"({reason})") from None
     return folder
 
 
@@ -77,8 +89,9 @@ def push(folder, repo_id: str, *, private: bool = False, license: str | None = N
          examples=cards.EXAMPLES) -> str:
     """Publish a model folder to the model repo `repo_id` (created if needed) in one commit; the repo's URL.
 
-    The folder's card is written or refreshed first (cards.write_card); the commit holds the weights, config.json,
-    the card, its images, the style images and, when present, scores.json and training_log.csv.
+    The card is written or refreshed (cards.write_card) in a temporary folder, and moved into the model folder only
+    once the commit has landed: a failed push leaves the folder as it was. The commit holds the weights,
+    config.json, the card, its images, the style images and, when present, scores.json and training_log.csv.
     private applies to a repo this call creates.
     """
     folder = Path(folder)
@@ -89,17 +102,22 @@ def push(folder, repo_id: str, *, private: bool = False, license: str | None = N
     what = f"publish to {repo_id}"
     _ensure_online(what)
     _ensure_token(what)
-    files = [folder / name for name in MODEL_FILES]
-    files += cards.write_card(folder, repo_id=repo_id, license=license, examples=examples)
-    files += [folder / name for name in EXTRA_FILES if (folder / name).is_file()]
-    files += [folder / s["image"] for s in config.get("styles") or []
-              if s.get("image") and (folder / s["image"]).is_file()]
-    operations = [CommitOperationAdd(path_in_repo=f.relative_to(folder).as_posix(), path_or_fileobj=str(f))
-                  for f in dict.fromkeys(files)]
-    with _hub_errors(what):
-        api = _api()
-        url = api.create_repo(repo_id, private=private, exist_ok=True)
-        api.create_commit(repo_id, operations, commit_message=f"Publish {folder.name} with StyleHub {__version__}")
+    with tempfile.TemporaryDirectory(prefix="stylehub-card-") as staging:
+        card = cards.write_card(folder, repo_id=repo_id, license=license, examples=examples, into=staging)
+        uploads = {name: folder / name for name in MODEL_FILES}  # path in the repo -> local file
+        uploads.update({path.name: path for path in card})
+        uploads.update({name: folder / name for name in EXTRA_FILES if (folder / name).is_file()})
+        for style in config["styles"]:
+            if image := checkpoints.model_file(folder, style.get("image")):
+                uploads[PurePosixPath(style["image"]).as_posix()] = image
+        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path))
+                      for name, path in uploads.items()]
+        with _hub_errors(what):
+            api = _api()
+            url = api.create_repo(repo_id, private=private, exist_ok=True)
+            api.create_commit(repo_id, operations, commit_message=f"Publish {folder.name} with StyleHub {__version__}")
+        for path in card:  # published: now the folder's card may change too
+            write_atomically(folder / path.name, lambda tmp, source=path: shutil.copyfile(source, tmp))
     return str(url)
 
 
@@ -296,7 +314,7 @@ def _translate(err: Exception, what: str) -> HubError | None:
                                        f"({type(err).__name__}); check the network connection and try again")
     else:
         return None
-    return kind(_redact(f"cannot {what}: {text}"))
+    return kind(_redact(" ".join(f"cannot {what}: {text}".split())))  # one line, whatever a server sent
 
 
 def _is_network_error(err: Exception) -> bool:
