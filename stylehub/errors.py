@@ -39,3 +39,11 @@ class HubRateLimitError(HubError):
 
 class HubOfflineError(HubError):
     """HF_HUB_OFFLINE is set, or the Hub cannot be reached, and what is needed is not in the local cache."""
+
+
+class OutputError(StyleHubError):
+    """A file cannot be written: a folder without write permission, a full disk, a name too long."""
+
+
+class StyleHubWarning(UserWarning):
+    """Something StyleHub did differently from what was asked, and says so (e.g. used an animation's first frame)."""

@@ -22,6 +22,7 @@ from .errors import SettingsError
 
 
 OUTPUTS = ("tanh", "sigmoid")
+UPSAMPLES = ("nearest", "bilinear")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class TransformerConfig:
     channels: tuple[int, ...] | None = None  # after conv1, down1, down2, up1, up2; None: width x (1, 2, 4, 2, 1)
     output: str = "tanh"  # "tanh": (tanh(y) + 1) / 2 (Johnson et al.); "sigmoid": sigmoid(y) (Dumoulin et al.)
     output_norm: bool = False  # (conditional) instance norm after the last convolution, which then has no bias
+    upsample: str = "nearest"  # how up1 and up2 double the resolution before their convolution
 
     def __post_init__(self):
         if self.channels is not None:
@@ -40,6 +42,8 @@ class TransformerConfig:
                 raise SettingsError(f"channels needs 5 widths (conv1, down1, down2, up1, up2), not {self.channels}")
         if self.output not in OUTPUTS:
             raise SettingsError(f"output must be one of {', '.join(OUTPUTS)}, not {self.output!r}")
+        if self.upsample not in UPSAMPLES:
+            raise SettingsError(f"upsample must be one of {', '.join(UPSAMPLES)}, not {self.upsample!r}")
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -48,7 +52,10 @@ class TransformerConfig:
         return self.channels or (w, 2 * w, 4 * w, 2 * w, w)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        settings = asdict(self)
+        if settings["upsample"] == "nearest":  # the original network: its config.json stays as it always was
+            del settings["upsample"]
+        return settings
 
 
 TRANSFORMER_SIZES = {
@@ -80,9 +87,9 @@ class ConvNormReLU(nn.Module):
     """Reflection-padded convolution, (conditional) instance norm, optional ReLU; upsample first if asked."""
 
     def __init__(self, cin: int, cout: int, kernel: int, num_styles: int, *, stride: int = 1, upsample: int = 1,
-                 relu: bool = True):
+                 relu: bool = True, upsample_mode: str = "nearest"):
         super().__init__()
-        self.upsample = upsample
+        self.upsample, self.upsample_mode = upsample, upsample_mode
         self.pad = nn.ReflectionPad2d(kernel // 2)
         self.conv = nn.Conv2d(cin, cout, kernel, stride, bias=False)  # a bias would be removed by the norm
         self.norm = ConditionalInstanceNorm2d(cout, num_styles)
@@ -90,7 +97,10 @@ class ConvNormReLU(nn.Module):
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
         if self.upsample > 1:
-            x = F.interpolate(x, scale_factor=self.upsample, mode="nearest")
+            if self.upsample_mode == "nearest":
+                x = F.interpolate(x, scale_factor=self.upsample, mode="nearest")
+            else:
+                x = F.interpolate(x, scale_factor=self.upsample, mode=self.upsample_mode, align_corners=False)
         x = self.norm(self.conv(self.pad(x)), style_weights)
         return F.relu(x) if self.relu else x
 
@@ -121,8 +131,8 @@ class TransformerNet(nn.Module):
         self.down1 = ConvNormReLU(c1, d1, 3, n, stride=2)
         self.down2 = ConvNormReLU(d1, d2, 3, n, stride=2)
         self.residuals = nn.ModuleList(ResidualBlock(d2, n) for _ in range(config.residual_blocks))
-        self.up1 = ConvNormReLU(d2, u1, 3, n, upsample=2)
-        self.up2 = ConvNormReLU(u1, u2, 3, n, upsample=2)
+        self.up1 = ConvNormReLU(d2, u1, 3, n, upsample=2, upsample_mode=config.upsample)
+        self.up2 = ConvNormReLU(u1, u2, 3, n, upsample=2, upsample_mode=config.upsample)
         self.pad_out = nn.ReflectionPad2d(4)
         self.conv_out = nn.Conv2d(u2, 3, 9, bias=not config.output_norm)
         if config.output_norm:
@@ -139,14 +149,17 @@ class TransformerNet(nn.Module):
             if not 0 <= styles < n:
                 raise SettingsError(f"style index {styles} is out of range: this network holds {n} styles")
             styles = F.one_hot(torch.tensor(styles), n).float()
-        weights = torch.as_tensor(styles, dtype=x.dtype, device=x.device)
+        if isinstance(styles, torch.Tensor):
+            styles = styles.detach().cpu()
+        weights = torch.as_tensor(styles, dtype=torch.float64)  # checked and normalised on the CPU, in double
         if weights.dim() == 1:
             weights = weights.unsqueeze(0)
         if weights.shape[-1] != n:
             raise SettingsError(f"{weights.shape[-1]} style weights given for a network of {n} styles")
-        if (weights < 0).any() or (weights.sum(-1) <= 0).any():
-            raise SettingsError("style weights must be non-negative and not all zero")
-        weights = weights / weights.sum(-1, keepdim=True)
+        if not torch.isfinite(weights).all() or (weights < 0).any() or (weights.amax(-1) <= 0).any():
+            raise SettingsError("style weights must be finite, non-negative and not all zero")
+        weights = weights / weights.amax(-1, keepdim=True)  # by the largest first: a sum of huge weights is inf
+        weights = (weights / weights.sum(-1, keepdim=True)).to(x.device, x.dtype)
         return weights.expand(x.shape[0], -1) if weights.shape[0] == 1 else weights
 
     def forward(self, x: torch.Tensor, styles=None) -> torch.Tensor:

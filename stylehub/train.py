@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import os
 import shutil
 import time
@@ -19,15 +20,16 @@ from pathlib import Path
 from typing import Iterator
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from . import checkpoints, images
 from .backbones import load_backbone, pick_device
 from .errors import SettingsError
-from .files import write_atomically
+from .files import cannot_write, check_writable, remove_stale_temporaries, write_atomically
 from .losses import LossWeights, PerceptualLoss
 from .nets import TRANSFORMER_SIZES, ConditionalInstanceNorm2d, TextureConfig, TextureNet, TransformerNet
+from .optimize import check_layer_weights, check_loss_weights, check_seed, require_number
 from .settings import Settings
 
 STATE_NAME = "training_state.safetensors"
@@ -52,6 +54,9 @@ class TrainSettings(Settings):
     content_weight: float = 1.0
     style_weight: float = 5.0
     tv_weight: float = 1.0
+    # Against a pattern locked to the transformer's 4-px grid (a weave on every photo): penalises fine detail
+    # whose mean differs between the 16 pixel phases of that grid.
+    grid_weight: float = 100.0
     backbone: str = "vgg16"
     weights: str | None = None
     pooling: str = "max"
@@ -72,8 +77,13 @@ class TrainSettings(Settings):
         for name in ("image_size", "style_size", "batch_size", "steps", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
-        if self.max_minutes < 0:
-            raise SettingsError("max_minutes must be 0 (no limit) or more")
+        require_number("max_minutes (0: no limit)", self.max_minutes, 0.0)
+        require_number("learning_rate", self.learning_rate, 0.0, above=True)
+        check_loss_weights(self)
+        require_number("grid_weight", self.grid_weight, 0.0)
+        for layers in (self.content_layers, self.style_layers):
+            check_layer_weights(layers)
+        check_seed(self.seed)
         stride = 2 ** (TextureConfig().scales - 1) if self.generator == "texture" else TransformerNet.stride
         if self.image_size % stride:
             raise SettingsError(f"image_size must be a multiple of {stride} for a {self.generator} network")
@@ -132,12 +142,13 @@ class ContentPhotos:
 
 
 def train(styles, content_dir, out_dir, settings: TrainSettings | None = None, *, style_info=None,
-          resume: bool = False) -> Iterator[TrainProgress | TrainResult]:
+          resume: bool = False, overwrite: bool = False) -> Iterator[TrainProgress | TrainResult]:
     """Train one network for one style (instance norm) or several (conditional instance norm).
 
     style_info: one dict per style merged into the model's config (name, source, licence); the name defaults to
     the image's file name. With generator="texture", content_dir=None trains Ulyanov et al.'s texture synthesis
-    from noise alone (style loss only).
+    from noise alone (style loss only). An out_dir that already holds a model is refused unless resume=True
+    (continue its training) or overwrite=True (replace it: replaced_names() are removed first).
 
     Launched by torchrun (WORLD_SIZE > 1), every process trains on its own share of each step's photos with
     DistributedDataParallel (NCCL on GPUs, gloo on CPUs); the effective batch is batch_size x processes, and
@@ -149,6 +160,7 @@ def train(styles, content_dir, out_dir, settings: TrainSettings | None = None, *
         raise SettingsError("a texture network learns one style; train one network per style")
     if content_dir is None and settings.generator != "texture":
         raise SettingsError("a transformer network needs a folder of training photos (content_dir)")
+    _prepare_output(Path(out_dir), resume, overwrite)
     with torch.random.fork_rng(devices=[]):  # the seed fixes the initial weights without touching global state
         torch.manual_seed(settings.seed)
         net = _new_net(settings, len(styles), with_content=content_dir is not None)
@@ -158,6 +170,32 @@ def train(styles, content_dir, out_dir, settings: TrainSettings | None = None, *
     job = Job(net, styles, list(range(len(styles))), _describe_styles(styles, style_info), content_dir, out_dir,
               settings)
     yield from _run_job(job, resume)
+
+
+def replaced_names() -> list[str]:
+    """What overwrite=True removes from the output folder first: the model, its card, scores, state and logs."""
+    from . import cards  # (cards imports this module)
+
+    return [checkpoints.WEIGHTS_NAME, checkpoints.CONFIG_NAME, cards.CARD_NAME, cards.PREVIEW_NAME, cards.CURVE_NAME,
+            cards.SCORES_NAME, STATE_NAME, "training_log*.csv"]
+
+
+def _prepare_output(out_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to replace a model unless asked (then remove its files), and prove that out_dir can be written."""
+    if resume and overwrite:
+        raise SettingsError("resume continues the model in the output folder and overwrite replaces it: choose one")
+    holds_model = any((out_dir / name).is_file() for name in (checkpoints.WEIGHTS_NAME, checkpoints.CONFIG_NAME))
+    if holds_model and not resume and not overwrite:
+        raise SettingsError(f"{out_dir} already holds a model: continue its training with --resume, replace it with "
+                            f"--overwrite, or choose another output folder")
+    if holds_model and overwrite:
+        for path in [p for name in replaced_names() for p in out_dir.glob(name) if p.is_file()]:
+            path.unlink()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise cannot_write(out_dir, err) from None
+    check_writable(out_dir / checkpoints.CONFIG_NAME)
 
 
 def add_style(model_dir, style, content_dir, out_dir=None, *, steps: int | None = None, style_info=None,
@@ -247,6 +285,8 @@ def _train(job: Job, resume: bool, world: "World"):
     if world.size > 1:
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
     if world.rank == 0:
+        remove_stale_temporaries(out_dir, [checkpoints.WEIGHTS_NAME, checkpoints.CONFIG_NAME, STATE_NAME,
+                                           job.log_name])  # left by a killed run
         _write_style_images(job, style_images)
     preview_input = photos.photo(0)[..., :settings.image_size, :settings.image_size].to(device) if photos else None
 
@@ -264,9 +304,12 @@ def _train(job: Job, resume: bool, world: "World"):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             output = _generate(model, batch, job.style_indices[which], settings, noise)
             values = loss(output.float(), loss.content_targets(batch) if batch is not None else None)
+            if batch is not None and settings.generator == "transformer" and settings.grid_weight:
+                values = _with_grid_term(values, output.float(), settings.grid_weight)
         values["total"].backward()
         optimiser.step()
         terms = {k: v.item() for k, v in values.items()}
+        _stop_if_diverged(terms, step + 1)
         done = step + 1
         log.append({"step": done, **terms})
         seconds = time.perf_counter() - started
@@ -283,6 +326,14 @@ def _train(job: Job, resume: bool, world: "World"):
         if last:
             break
     yield TrainResult(out_dir, done, time.perf_counter() - started, terms)
+
+
+def _stop_if_diverged(terms: dict[str, float], step: int) -> None:
+    """SettingsError, before this step's weights are saved, when the loss is NaN or infinite."""
+    if not math.isfinite(terms["total"]):
+        bad = ", ".join(k for k, v in terms.items() if not math.isfinite(v))
+        raise SettingsError(f"training diverged at step {step}: the loss ({bad}) is not finite, and this step was not "
+                            f"saved; lower the learning rate or the loss weights and train again")
 
 
 def _out_of_time(seconds: float, max_minutes: float, world: "World") -> bool:
@@ -324,6 +375,28 @@ def _trainable(net: torch.nn.Module, only_style: int | None) -> list[torch.nn.Pa
     for parameter in net.parameters():
         parameter.requires_grad_(any(parameter is c for c in chosen))
     return chosen
+
+
+def _fine_detail(image: torch.Tensor, kernel: int = 5) -> torch.Tensor:
+    """The image minus its local mean (a kernel x kernel box, edges mirrored): its fine detail."""
+    padded = torch.nn.functional.pad(image, (kernel // 2,) * 4, mode="reflect")
+    return image - torch.nn.functional.avg_pool2d(padded, kernel, 1)
+
+
+def _with_grid_term(values: dict, output: torch.Tensor, weight: float) -> dict:
+    """The loss terms plus one against a pattern locked to the network's own 4-pixel grid.
+
+    A transformer network (stride 4) can paint the same 4-pixel pattern on every photo: no loss on one crop sees
+    it as anything but texture. The term is the variance of the fine detail's mean at each of the 4 x 4 pixel
+    phases, relative to the fine detail's variance, per image (a pattern repeating every 4 px has phase means
+    that differ; a photo's do not).
+    """
+    detail = _fine_detail(output)
+    energy = detail.pow(2).mean(dim=(1, 2, 3)).detach() + 1e-8
+    n, c, h, w = detail.shape
+    phases = detail.reshape(n, c, h // 4, 4, w // 4, 4).mean(dim=(2, 4))  # (n, c, 4, 4)
+    grid = weight * (phases.var(dim=(2, 3), unbiased=False).mean(1) / energy).mean()
+    return {**values, "grid": grid, "total": values["total"] + grid}
 
 
 def _generate(model, batch, style_index: int, settings: TrainSettings, noise: torch.Generator) -> torch.Tensor:
@@ -410,8 +483,9 @@ def _write_style_images(job: Job, style_images: list[torch.Tensor]) -> None:
         target = job.out_dir / entry["image"]
         if index in learnt:
             images.save_image(learnt[index], target, quality=90)
-        elif job.base and (job.base / entry["image"]).is_file() and job.base.resolve() != job.out_dir.resolve():
-            shutil.copyfile(job.base / entry["image"], target)
+        elif job.base and job.base.resolve() != job.out_dir.resolve():
+            if source := checkpoints.model_file(job.base, entry.get("image")):
+                shutil.copyfile(source, target)
     if job.base and job.base.resolve() != job.out_dir.resolve():
         for log in job.base.glob("training_log*.csv"):  # the curves of the base's own training
             shutil.copyfile(log, job.out_dir / log.name)
@@ -472,26 +546,61 @@ def _resume(out_dir: Path, net, optimiser, settings: TrainSettings) -> int:
     path = out_dir / STATE_NAME
     if not path.is_file():
         raise SettingsError(f"{out_dir}: nothing to resume ({STATE_NAME} is missing)")
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads(f.metadata()["stylehub"])
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, KeyError, ValueError) as err:
-        raise SettingsError(f"{path}: unreadable training state ({err})") from None
+    meta, tensors = _read_state(path)
     free = ("steps", "max_minutes", "checkpoint_every", "preview_every", "device", "amp")  # may change between runs
     saved = {k: v for k, v in meta["settings"].items() if k not in free}
     mine = {k: v for k, v in settings.to_dict().items() if k in saved}
     if saved != mine:
         changed = sorted(k for k in saved if saved[k] != mine.get(k))
         raise SettingsError(f"cannot resume with different settings ({', '.join(changed)}); use those of the "
-                            f"interrupted run or a new output folder")
+                            f"interrupted run, or start anew with --overwrite or in a new output folder")
+    mismatch = _state_mismatch(tensors, net, optimiser)
+    if mismatch:
+        raise SettingsError(f"{path} does not match this network ({mismatch}); resume with the styles and settings of "
+                            f"the interrupted run, or start anew with --overwrite")
     net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
     state: dict = {"state": {}, "param_groups": meta["param_groups"]}
     for key, value in tensors.items():
         if key.startswith("optimizer."):
             _, pid, name = key.split(".", 2)
             state["state"].setdefault(int(pid), {})[name] = value
-    optimiser.load_state_dict(state)
-    return int(meta["step"])
+    try:
+        optimiser.load_state_dict(state)
+    except (ValueError, KeyError, TypeError) as err:
+        raise SettingsError(f"{path}: its optimiser state does not fit ({err}); start anew with --overwrite") from None
+    return meta["step"]
+
+
+def _read_state(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """A training state's metadata (step, param_groups, settings) and tensors; SettingsError when unusable."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get("stylehub", "null"))
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise SettingsError(f"{path}: unreadable training state ({err}); start anew with --overwrite") from None
+    kinds = {"step": int, "param_groups": list, "settings": dict}
+    if not isinstance(meta, dict) or not all(isinstance(meta.get(k), kind) for k, kind in kinds.items()):
+        raise SettingsError(f"{path}: not a StyleHub training state (its metadata lacks step, param_groups or "
+                            f"settings); start anew with --overwrite")
+    return meta, tensors
+
+
+def _state_mismatch(tensors: dict[str, torch.Tensor], net, optimiser) -> str | None:
+    """The first tensor of a training state that the network or its optimiser has not, or has in another shape."""
+    params = [p for group in optimiser.param_groups for p in group["params"]]
+    expected = {f"net.{k}": tuple(v.shape) for k, v in net.state_dict().items()}
+    missing = sorted(set(expected) - set(tensors))
+    if missing:
+        return f"{missing[0]} is missing"
+    for key, value in tensors.items():
+        parts = key.split(".", 2)
+        if key in expected:
+            wanted = expected[key]
+        elif parts[0] == "optimizer" and len(parts) == 3 and parts[1].isdigit() and int(parts[1]) < len(params):
+            wanted = () if parts[2] == "step" else tuple(params[int(parts[1])].shape)
+        else:
+            return f"unexpected {key}"
+        if tuple(value.shape) != wanted:
+            return f"{key} is {list(value.shape)}, not {list(wanted)}"
+    return None
