@@ -1,12 +1,14 @@
 """StyleHub's web app: a Gradio front end over the stylehub engines (meant to run as a Hugging Face Space).
 
     python app.py [--host 0.0.0.0] [--port 7860] [--share] [--backbone vgg16 --weights FILE.safetensors] [--models DIR]
+                  [--model-folder DIR ...]
 
 No model code lives here: the tabs turn controls into engine settings, and engine progress into page updates.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from pathlib import Path
 
@@ -18,30 +20,40 @@ from ui.common import ENGINE, AppConfig
 from ui.optimise import weights_notice
 
 __all__ = ["AppConfig", "ENGINE", "build_demo", "main", "weights_notice"]
+CACHE_LIFETIME = (900, 1800)  # every 15 minutes, Gradio deletes the files it served over 30 minutes ago
+CSS = """
+.status { min-height: 1.6em; }
+.status progress { width: 45%; vertical-align: middle; }
+#result img { width: 100%; height: 100%; object-fit: contain; }  /* a preview at the result's display size */
+@media (max-width: 640px) {  /* phones: every tab's name on screen, smaller boxes, no tile cut off */
+  .tab-container button { padding: 0 10px; font-size: 15px; }
+  .gallery-container .grid-wrap { max-height: none !important; }
+  .gallery-container .grid-container { grid-template-columns: repeat(3, minmax(0, 1fr)) !important; }
+}
+"""
 
 
 def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     config = config or AppConfig()
     notice = weights_notice(config)
-    with gr.Blocks(title="StyleHub") as demo:
+    with gr.Blocks(title="StyleHub", delete_cache=CACHE_LIFETIME) as demo:
         gr.Markdown("# StyleHub\nNeural style transfer: paint any photo in the style of any picture.")
         with gr.Tabs():
-            with gr.Tab("Optimise (Gatys)"):
+            with gr.Tab("Optimise", elem_id="tab-optimise"):
                 gr.Markdown("Best quality, any style image, seconds to minutes: the image itself is optimised to "
                             "match the photo's content and the painting's texture (Gatys et al. 2016).")
                 gr.Markdown(notice, visible=bool(notice), elem_id="weights-notice")
-                example_event = optimise.build_tab(config, notice)
-            with gr.Tab("Fast (trained styles)"):
+                optimise.build_tab(config, notice)
+            with gr.Tab("Fast", elem_id="tab-fast"):
                 gr.Markdown("Milliseconds per photo: a network trained for one painting (Johnson et al. 2016; "
                             "Ulyanov et al. 2016) paints the photo in a single pass.")
                 fast.build_tab(config)
-            with gr.Tab("Blender (many styles)"):
+            with gr.Tab("Blender", elem_id="tab-blender"):
                 gr.Markdown("One network, many styles, any mix of them (conditional instance normalisation, "
                             "Dumoulin et al. 2017).")
                 blender.build_tab(config)
-    if example_event is not None:  # gr.Examples takes no concurrency_id: join the engine group here
-        demo.fns[example_event].concurrency_id = ENGINE
     demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
+    demo.launch = functools.partial(demo.launch, css=CSS)  # Gradio 6 takes the stylesheet in launch()
     return demo
 
 
@@ -59,9 +71,12 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, AppConfig]:
     p.add_argument("--max-upload-mb", type=int, default=defaults.max_upload_mb)
     p.add_argument("--models", type=Path, default=defaults.models, help="folder of trained networks for the Fast "
                                                                          "and Blender tabs (default: models/)")
+    p.add_argument("--model-folder", dest="model_folders", type=Path, action="append", default=[], metavar="DIR",
+                   help="let visitors load model folders under DIR by path (repeatable; default: none, visitors "
+                        "load Hub repo ids and the shipped styles only)")
     args = p.parse_args(argv)
     config = AppConfig(backbone=args.backbone, weights=args.weights, device=args.device, max_queue=args.max_queue,
-                       max_upload_mb=args.max_upload_mb, models=args.models)
+                       max_upload_mb=args.max_upload_mb, models=args.models, model_folders=tuple(args.model_folders))
     return args, config
 
 

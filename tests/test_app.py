@@ -59,10 +59,13 @@ def test_short_job_streams_progress_and_returns_an_image(client, photos):
     job = client.submit(**_stylize_args(*photos, steps=6), api_name="/stylize")
     outputs = job.result(timeout=120) and job.outputs()
     assert len(outputs) >= 2  # previews streamed before the final result
-    preview, plot, (before, after), download, used = outputs[-1]
+    preview, plot, (before, after), download, used, status = outputs[-1]
     assert Image.open(download).size == (32, 21) and Image.open(download).format == "PNG"
     assert Image.open(after).size == Image.open(before).size == (32, 21)
     assert used["steps"] == 6 and used["backbone"] == "vgg11" and "seconds" in used
+    assert used["weights"] == "random"  # the settings name the weights they ran with
+    assert status.startswith("Done: 32×21 px") and "never enlarged" not in status
+    assert all("step" in out[-1] for out in outputs[:-1] if isinstance(out[-1], str))  # one status line, with steps
     assert {row[2] for row in plot["data"]} == {"total", "content", "style"}
     assert max(row[0] for row in plot["data"]) == used["steps"]  # 32 px < min_size: a single scale
 
@@ -126,6 +129,25 @@ def test_full_queue_answers_with_a_clear_message(photos):
         demo.close()
 
 
+def test_weights_are_named_without_server_paths(tmp_path):
+    weights = tmp_path / "secret-folder" / "vgg16-mine.safetensors"
+    notice = app.weights_notice(app.AppConfig(backbone="vgg16", weights=str(weights)))
+    assert "vgg16-mine.safetensors" in notice and "secret-folder" not in notice
+    weights.parent.mkdir()
+    weights.write_bytes(b"0123")
+    config = app.AppConfig(backbone="vgg16", weights=str(weights))
+    used = optimise.weights_used(optimize.preset(backbone="vgg16", weights=str(weights)), config)
+    assert used == {"weights": "vgg16-mine.safetensors",
+                    "weights_sha256": "1be2e452b46d7a0d9656bbb1f768e8248eba1b75baed65f5d99eafa948899a6a"}
+    assert optimise.weights_used(optimize.preset(backbone="vgg11"), config) == {"weights": None}  # the Hub's
+
+
+def test_the_backbone_list_offers_only_what_can_run():
+    offered = optimise.runnable_backbones(app.AppConfig(backbone="vgg11", weights="random"))
+    assert offered[0] == "vgg11" or "vgg11" in offered
+    assert all(name == "vgg11" or optimise.weights_problem(name) is None for name in offered)
+
+
 def test_missing_weights_are_explained_in_the_page():
     notice = app.weights_notice(app.AppConfig(backbone="vgg19", weights=None))
     assert "HF_HUB_OFFLINE" in notice and "--weights" in notice and "STYLEHUB_WEIGHTS" in notice
@@ -146,7 +168,7 @@ def test_ui_defaults_come_from_the_engine():
 
 def test_optional_parameters_take_the_ui_defaults(client, photos):
     file = gradio_client.handle_file
-    *_, used = client.predict(content=file(photos[0]), style_1=file(photos[1]), size=32, api_name="/stylize")
+    *_, used, _ = client.predict(content=file(photos[0]), style_1=file(photos[1]), size=32, api_name="/stylize")
     defaults = optimize.preset()
     assert used["size"] == 32 and used["steps"] == defaults.steps and used["style_weight"] == defaults.style_weight
 
@@ -154,4 +176,4 @@ def test_optional_parameters_take_the_ui_defaults(client, photos):
 def test_heavy_events_share_one_concurrency_group():
     demo = app.build_demo(app.AppConfig(backbone="vgg11", weights="random"))
     groups = {block_fn.name: block_fn.concurrency_id for block_fn in demo.fns.values()}
-    assert groups["stylize"] == groups["load_example_output"] == app.ENGINE
+    assert groups["stylize"] == groups["example"] == app.ENGINE

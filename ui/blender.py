@@ -4,11 +4,12 @@ from __future__ import annotations
 import gradio as gr
 import torch
 
-from stylehub import checkpoints, fast, images
+from stylehub import checkpoints, fast
 from stylehub.errors import StyleHubError
 
-from .common import (FAST, AppConfig, ImageUpload, example_photo, folder_for, if_ready, load_model, load_photo,
-                     model_choices, published_styles, resolve_model, run_network)
+from .common import (FAST, SCRATCH, WEBCAM, WEBCAM_SIDE, AppConfig, ImageUpload, example_photo, folder_for, if_ready,
+                     load_model, load_photo, model_choices, problem, published_styles, resolve_model, run_network,
+                     stream_frame, visitor_error, webcam_panel)
 
 SLOTS = 4  # styles mixed at once; any of the network's styles can sit in any slot
 DEFAULT_SIDE = 768
@@ -29,8 +30,10 @@ def build_tab(config: AppConfig) -> None:
                                   height=240, elem_id="blend-content")
             model = gr.Dropdown(list(shipped), value=next(iter(shipped), None), label="Multi-style network",
                                 elem_id="blend-model")
+            thumbnails = gr.Gallery(_thumbnails(first) if first else [], label="Its styles (click one to use it alone)",
+                                    columns=6, height=150, allow_preview=False, elem_id="blend-thumbnails")
             with gr.Row():
-                reference = gr.Textbox(label="Load a network from the Hub or a folder", placeholder="user/name",
+                reference = gr.Textbox(label="Load a network from the Hub (user/name)", placeholder="user/name",
                                        scale=3)
                 load = gr.Button("Load", scale=1)
             published_styles(reference)
@@ -48,56 +51,80 @@ def build_tab(config: AppConfig) -> None:
             with gr.Row():
                 run = gr.Button("Blend", variant="primary", elem_id="blend-run")
                 sheet_button = gr.Button("Contact sheet of every style", elem_id="blend-sheet-run")
-        with gr.Column(scale=1):
+        with gr.Column(scale=1, elem_classes="results"):
+            timing = gr.Markdown(elem_id="blend-timing", elem_classes="status")  # also where errors and progress show
             result = gr.Image(label="Result (follows the weights)", type="pil", format="png", interactive=False,
                               height=360, elem_id="blend-result")
-            timing = gr.Markdown()
             slider = gr.ImageSlider(label="Before / after", type="pil", interactive=False, max_height=360)
             download = gr.File(label="Download (lossless PNG)", interactive=False, elem_id="blend-download")
             sheet = gr.Gallery(label="Every style of the network", columns=4, height=360, elem_id="blend-sheet")
+    camera, live = webcam_panel("blend")
     choices = gr.State(shipped)
 
     def blend(content, model, style_1, weight_1, style_2=None, weight_2=0.0, style_3=None, weight_3=0.0,
               style_4=None, weight_4=0.0, strength=1.0, preserve_colour=False, size=DEFAULT_SIDE, choices=None):
-        net, model_config = load_model(folder_for(model, choices or shipped), config.device)
+        net, model_config = load_model(folder_for(model, choices or shipped, config), config.device, model)
         vector = _style_vector(checkpoints.style_names(model_config), [style_1, style_2, style_3, style_4],
                                [weight_1, weight_2, weight_3, weight_4])
-        return run_network(net, load_photo(content, int(size)), vector, strength, preserve_colour)
+        return run_network(net, load_photo(content, int(size)), vector, strength, preserve_colour, size)
+
+    def webcam(frame, model, style_1, weight_1, style_2, weight_2, style_3, weight_3, style_4, weight_4, strength,
+               preserve_colour, choices):
+        net, model_config = load_model(folder_for(model, choices, config), config.device, model)
+        vector = _style_vector(checkpoints.style_names(model_config), [style_1, style_2, style_3, style_4],
+                               [weight_1, weight_2, weight_3, weight_4])
+        return stream_frame(net, frame, vector, strength, preserve_colour, WEBCAM_SIDE)
 
     def contact_sheet(content, model, strength=1.0, preserve_colour=False, choices=None):
-        net, model_config = load_model(folder_for(model, choices or shipped), config.device)
+        folder = folder_for(model, choices or shipped, config)
+        net, model_config = load_model(folder, config.device, model)
         try:
             every = fast.contact_sheet(net, load_photo(content, SHEET_SIDE), strength=float(strength),
                                        preserve_colour=bool(preserve_colour))
         except StyleHubError as err:
-            raise gr.Error(str(err)) from None
-        return [(images.to_pil(image[None]), name) for image, name in zip(every, checkpoints.style_names(model_config))]
+            raise visitor_error(err, folder, model) from None
+        return [(SCRATCH.png(image[None]), name) for image, name in zip(every, checkpoints.style_names(model_config))]
 
     def pick_model(model, choices):
-        names = checkpoints.style_names(checkpoints.read_config(folder_for(model, choices)))
-        return [gr.update(choices=names, value=names[i] if i < len(names) else None) for i in range(SLOTS)]
+        """A new network: its styles in the slots and thumbnails, and the last network's result cleared."""
+        folder = folder_for(model, choices, config)
+        names = checkpoints.style_names(checkpoints.read_config(folder))
+        slots_now = [gr.update(choices=names, value=names[i] if i < len(names) else None) for i in range(SLOTS)]
+        return *slots_now, _thumbnails(folder), None, None, None, ""
+
+    def use_alone(event: gr.SelectData):
+        return event.value["caption"], *[1.0] + [0.0] * (SLOTS - 1)
 
     def load_network(reference, choices, progress=gr.Progress()):
-        folder, model_config = resolve_model(reference, progress)
+        folder, model_config = resolve_model(reference, config, progress)
         if not is_multi_style(model_config):
-            raise gr.Error(f"{reference} holds a single style: open it in the Fast tab.")
+            raise problem(f"{reference} holds a single style: open it in the Fast tab.")
         choices = {**choices, reference: folder}
         return gr.update(choices=list(choices), value=reference), choices
 
     mix = [x for pair in zip(slots, weights) for x in pair]
     inputs = [content, model, *mix, strength, preserve_colour, size, choices]
     outputs = [result, slider, download, timing]
-    run.click(blend, inputs, outputs, api_name="blend", concurrency_id=FAST)
+    shown = dict(show_progress_on=[timing])  # progress and errors in one place: inputs and results stay usable
+    run.click(blend, inputs, outputs, api_name="blend", concurrency_id=FAST, scroll_to_output=True, **shown)
     for control in (*weights, strength, size):  # the result follows the weights
         control.change(if_ready(blend), inputs, outputs, api_visibility="private", concurrency_id=FAST,
-                       trigger_mode="always_last")
+                       trigger_mode="always_last", **shown)
     for control in (*slots, preserve_colour):
-        control.input(if_ready(blend), inputs, outputs, api_visibility="private", concurrency_id=FAST)
+        control.input(if_ready(blend), inputs, outputs, api_visibility="private", concurrency_id=FAST, **shown)
+    content.upload(if_ready(blend), inputs, outputs, api_visibility="private", concurrency_id=FAST, **shown)
     sheet_button.click(contact_sheet, [content, model, strength, preserve_colour, choices], sheet,
-                       api_name="contact_sheet", concurrency_id=FAST)
-    model.input(pick_model, [model, choices], slots, api_visibility="private")
-    load.click(load_network, [reference, choices], [model, choices], api_name="blend_load_network").then(
-        pick_model, [model, choices], slots, api_visibility="private")
+                       api_name="contact_sheet", concurrency_id=FAST, **shown)
+    refreshed = [*slots, thumbnails, *outputs]
+    model.input(pick_model, [model, choices], refreshed, api_visibility="private", **shown).then(
+        if_ready(blend), inputs, outputs, api_visibility="private", concurrency_id=FAST, **shown)
+    load.click(load_network, [reference, choices], [model, choices], api_name="blend_load_network", **shown).success(
+        pick_model, [model, choices], refreshed, api_visibility="private", **shown).then(
+        if_ready(blend), inputs, outputs, api_visibility="private", concurrency_id=FAST, **shown)
+    thumbnails.select(use_alone, None, [slots[0], *weights], api_visibility="private").then(
+        if_ready(blend), inputs, outputs, api_visibility="private", concurrency_id=FAST, **shown)
+    camera.stream(webcam, [camera, model, *mix, strength, preserve_colour, choices], live, api_visibility="private",
+                  concurrency_id=WEBCAM, stream_every=0.1, time_limit=120, show_progress="hidden")
 
 
 def _style_vector(names: list[str], chosen: list[str | None], weights: list[float | None]) -> torch.Tensor:
@@ -107,9 +134,23 @@ def _style_vector(names: list[str], chosen: list[str | None], weights: list[floa
         if name is None or not weight:
             continue
         if name not in names:
-            raise gr.Error(f"this network has no style named {name!r}")
+            raise problem(f"this network has no style named {name!r}")
         vector[names.index(name)] += float(weight)
     if vector.sum() <= 0:
-        raise gr.Error("Give at least one style a weight above zero.")
+        raise problem("Give at least one style a weight above zero.")
     return vector
+
+
+def _thumbnails(folder: str) -> list[tuple[str, str]]:
+    """(image, name) of each style of a network whose folder keeps its style images."""
+    config = checkpoints.read_config(folder)
+    tiles = []
+    for style, name in zip(config.get("styles", []), checkpoints.style_names(config)):
+        try:
+            image = checkpoints.model_file(folder, style.get("image"))
+        except StyleHubError:
+            continue  # a picture the model may not show
+        if image:
+            tiles.append((str(image), name))
+    return tiles
 

@@ -1,16 +1,19 @@
 """What every tab shares: the app's configuration, the upload component, the engine's queue, model loading."""
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib.util
+import shutil
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
-from stylehub import checkpoints, fast, images, onnx_io, optimize
+from stylehub import checkpoints, fast, hub, images, onnx_io, optimize, video
 from stylehub.backbones import pick_device
 from stylehub.errors import StyleHubError
 from stylehub.nets import TransformerNet
@@ -37,10 +40,11 @@ class AppConfig:
     weights: str | None = None  # None: STYLEHUB_WEIGHTS, else the Hub
     device: str = "auto"
     concurrency: int = 1  # jobs at once: one per machine, since one job already uses every core or the GPU
-    max_queue: int = 16
+    max_queue: int = 64  # waiting jobs hold only their uploads; beyond this a new job is turned away
     max_upload_mb: int = 20
     example_size: int = 384
     models: Path = MODELS  # trained networks offered by the Fast and Blender tabs
+    model_folders: tuple[Path, ...] = ()  # server folders under which visitors may name model folders; () for none
 
 
 def example_photo() -> str | None:
@@ -68,47 +72,149 @@ def runs_on(net) -> str:
     return f"{device}, onnxruntime" if isinstance(net, onnx_io.OnnxRuntimeNet) else device
 
 
-def load_model(folder, device: str):
+def load_model(folder, device: str, name: str):
     """A trained network, loaded once per folder and reloaded when its weights change on disk."""
     weights = Path(folder) / checkpoints.WEIGHTS_NAME
     stamp = weights.stat().st_mtime if weights.is_file() else 0.0
     try:
         return _cached_model(str(folder), stamp, device)
     except StyleHubError as err:  # a broken or half-copied model folder: say which and why
-        raise gr.Error(str(err)) from None
+        raise visitor_error(err, folder, name) from None
+
+
+def problem(message: str) -> gr.Error:
+    """An expected visitor error (no photo, bad file, failed Load): one message in the page, no server traceback."""
+    return gr.Error(message, print_exception=False)
+
+
+def visitor_error(err: StyleHubError, folder, name: str) -> gr.Error:
+    """The error for the page, naming the model as the visitor knows it, never by its path on the server."""
+    return problem(str(err).replace(str(Path(folder).resolve()), name).replace(str(folder), name))
 
 
 def load_photo(path, long_side: int):
     """The uploaded photo as a tensor, at most long_side px on its long side; errors shown in the page."""
     if path is None:
-        raise gr.Error("Add a content photo first.")
+        raise problem("Add a content photo first.")
     try:
         loaded = images.load_image(path, name="content photo")
     except StyleHubError as err:
-        raise gr.Error(str(err)) from None
+        raise problem(str(err)) from None
     rgb = loaded.rgb
     if max(rgb.shape[-2:]) > long_side:
         rgb = images.resize_long_side(rgb, long_side)
     return rgb
 
 
-def png_download(rgb, name: str = "stylehub.png") -> str:
-    path = Path(tempfile.mkdtemp(prefix="stylehub-")) / name
-    images.save_image(rgb, path)
-    return str(path)
+class Scratch:
+    """The app's own folder for the images it hands to Gradio: one new file per result, so concurrent requests
+    never write a file another is reading; files older than max_age seconds are removed as new ones come."""
+
+    def __init__(self, max_age: float = 600.0):
+        self.root, self.max_age = Path(tempfile.mkdtemp(prefix="stylehub-app-")), max_age
+        atexit.register(shutil.rmtree, self.root, True)
+
+    def path(self, name: str = "stylehub.png") -> Path:
+        """A new path, in a folder of its own, for a file to hand to Gradio."""
+        self.prune()
+        folder = self.root / uuid.uuid4().hex
+        folder.mkdir()
+        return folder / name
+
+    def png(self, rgb, name: str = "stylehub.png") -> str:
+        return str(images.save_image(rgb, self.path(name)))
+
+    def prune(self) -> None:
+        cutoff = time.time() - self.max_age
+        for folder in self.root.iterdir():
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+SCRATCH = Scratch()
 
 
 FAST = "fast"  # concurrency group of the feed-forward tabs: milliseconds per job, kept apart from slow runs
+WEBCAM = "webcam"  # concurrency group of the live webcam streams
+WEBCAM_SIDE = 256  # long side of a stylised webcam frame
 
 
-def run_network(net, photo, styles, strength: float, preserve_colour: bool):
+def webcam_panel(prefix: str) -> tuple[gr.Image, gr.Image]:
+    """A webcam input streaming frames, and the image that shows them stylised with the tab's current style."""
+    with gr.Accordion("Webcam (live)", open=False):
+        gr.Markdown(f"Frames are stylised at {WEBCAM_SIDE} px with the style chosen above; nothing is stored.")
+        with gr.Row():
+            camera = gr.Image(label="Camera", sources=["webcam"], streaming=True, type="numpy",
+                              elem_id=f"{prefix}-camera")
+            live = gr.Image(label="Stylised", type="filepath", interactive=False, elem_id=f"{prefix}-live")
+    return camera, live
+
+
+def run_network(net, photo, styles, strength: float, preserve_colour: bool, size: int | None = None):
     """(result, (before, after), PNG path, timing line) for one stylisation with a trained network."""
     started = time.perf_counter()
     styled = stylize(net, photo, styles, strength, preserve_colour)
     milliseconds = (time.perf_counter() - started) * 1000
-    result = images.to_pil(styled)
+    result = SCRATCH.png(styled)
     timing = f"{styled.shape[-1]}×{styled.shape[-2]} px in {milliseconds:.0f} ms on {runs_on(net)}"
-    return result, (images.to_pil(photo), result), png_download(styled), timing
+    return result, (SCRATCH.png(photo, "photo.png"), result), result, timing + not_enlarged(styled, size)
+
+
+def not_enlarged(image, size: int | None) -> str:
+    """The words that explain a result smaller than the size asked for: photos are never enlarged."""
+    if size is None or max(image.shape[-2:]) >= int(size):
+        return ""
+    return f" (the photo's own size: photos are never enlarged, so {int(size)} px was not reached)"
+
+
+VIDEO_SECONDS = 20  # longest video the app stylises (the CLI has no limit)
+VIDEO_SIDE = 640  # long side of a stylised video in the app
+STATUS_EVERY = 0.5  # seconds between two updates of a status line while a job runs
+
+
+def video_panel(prefix: str):
+    """A video upload, its button, the stylised video and the line that shows progress and errors."""
+    with gr.Accordion("Video", open=False):
+        gr.Markdown(f"Up to {VIDEO_SECONDS} s, stylised at {VIDEO_SIDE} px with the style chosen above; the sound is "
+                    f"kept, and frames are smoothed where the picture is still so that the style does not flicker.")
+        with gr.Row():
+            clip = gr.Video(label="Video", sources=["upload"], elem_id=f"{prefix}-video")
+            styled = gr.Video(label="Stylised video", interactive=False, elem_id=f"{prefix}-video-result")
+        button = gr.Button("Stylise the video", elem_id=f"{prefix}-video-run")
+        status = gr.HTML("", elem_id=f"{prefix}-video-status", elem_classes="status")
+    return clip, button, styled, status
+
+
+def stream_video(net, clip, styles, strength: float, preserve_colour: bool):
+    """Stylise an uploaded video, yielding (video, status line): progress, then the file and what it took."""
+    if clip is None:
+        raise problem("Add a video first.")
+    target, shown = SCRATCH.path("stylehub.mp4"), 0.0
+    try:
+        for event in video.stylize_video(net, clip, target, styles=styles, strength=float(strength),
+                                         preserve_colour=bool(preserve_colour), long_side=VIDEO_SIDE,
+                                         max_seconds=VIDEO_SECONDS):
+            if isinstance(event, video.VideoProgress):
+                if time.perf_counter() - shown >= STATUS_EVERY:
+                    shown = time.perf_counter()
+                    yield gr.skip(), (f"<progress value='{event.frame}' max='{event.total}'></progress> frame "
+                                      f"{event.frame}/{event.total} · {event.seconds:.0f} s")
+                continue
+            width, height = event.size
+            yield str(event.path), (f"Done: {event.frames} frames at {width}×{height} px in {event.seconds:.1f} s "
+                                    f"({event.seconds / event.frames:.2f} s per frame)")
+    except StyleHubError as err:
+        raise problem(str(err)) from None
+
+
+def stream_frame(net, frame, styles, strength: float, preserve_colour: bool, long_side: int):
+    """One webcam frame (H, W, 3 uint8 array) stylised, as a JPEG file for the page; None without a frame."""
+    if frame is None:
+        return None
+    rgb = images.load_image(frame[..., :3]).rgb
+    if max(rgb.shape[-2:]) > long_side:
+        rgb = images.resize_long_side(rgb, long_side)
+    return SCRATCH.png(stylize(net, rgb, styles, strength, preserve_colour), "frame.jpg")
 
 
 def stylize(net, photo, styles, strength: float, preserve_colour: bool):
@@ -117,7 +223,7 @@ def stylize(net, photo, styles, strength: float, preserve_colour: bool):
         return fast.stylize_image(net, photo, styles=styles, strength=float(strength),
                                   preserve_colour=bool(preserve_colour))
     except StyleHubError as err:
-        raise gr.Error(str(err)) from None
+        raise problem(str(err)) from None
 
 
 def model_choices(folder, keep) -> dict[str, str]:
@@ -136,25 +242,44 @@ def style_image(folder, config: dict, index: int = 0) -> str | None:
     """The style image a model learnt from, if the folder keeps it (else its preview)."""
     styles = config.get("styles", [])
     relative = styles[index].get("image") if index < len(styles) else None
-    for candidate in ([Path(folder) / relative] if relative else []) + [Path(folder) / "preview.png"]:
-        if candidate.is_file():
-            return str(candidate)
+    for candidate in (relative, "preview.png"):
+        try:
+            path = checkpoints.model_file(folder, candidate)
+        except StyleHubError:
+            continue  # a picture the model may not show
+        if path:
+            return str(path)
     return None
 
 
-def resolve_model(reference: str, progress: gr.Progress) -> tuple[str, dict]:
-    """A model folder or Hub repo id → (local folder, config), downloading with progress if needed."""
-    from stylehub import hub
+def resolve_model(reference: str, config: AppConfig, progress: gr.Progress) -> tuple[str, dict]:
+    """A Hub repo id, or a folder under one the operator allowed (--model-folder) → (local folder, config).
 
+    Any other server path is refused with the same words whether it exists or not: visitors learn nothing of the
+    server's files.
+    """
     reference = (reference or "").strip()
     if not reference:
-        raise gr.Error("Type a Hub repo id (user/name) or a model folder.")
-    progress(0, desc=f"fetching {reference}")
+        raise problem("Type a Hub repo id (user/name).")
+    folder = _allowed_folder(reference, config)
     try:
-        folder = hub.resolve_model(reference, progress=progress)
+        if folder is None:
+            if not hub.is_repo_id(reference):
+                raise problem(f"{reference!r} is not a Hub repo id: type user/name, or choose a shipped style.")
+            progress(0, desc=f"fetching {reference}")
+            folder = hub.download_model(reference, progress=progress)
         return str(folder), checkpoints.read_config(folder)
     except StyleHubError as err:
-        raise gr.Error(str(err)) from None
+        raise visitor_error(err, folder or reference, reference) from None
+
+
+def _allowed_folder(reference: str, config: AppConfig) -> Path | None:
+    """The folder `reference` names when it lies under one of the operator's model folders, else None."""
+    if not config.model_folders:
+        return None
+    path = Path(reference).expanduser().resolve()
+    inside = any(path.is_relative_to(Path(root).resolve()) for root in config.model_folders)
+    return path if inside and path.is_dir() else None
 
 
 def if_ready(run):
@@ -167,26 +292,26 @@ def if_ready(run):
     return maybe
 
 
-def folder_for(model: str | None, choices: dict[str, str]) -> str:
-    """The folder of a model shown in a tab's list; API callers may also name a repo id or a folder."""
+def folder_for(model: str | None, choices: dict[str, str], config: AppConfig) -> str:
+    """The folder of a model shown in a tab's list; API callers may also name a repo id (or an allowed folder)."""
     if not model:
-        raise gr.Error("Choose a style first.")
+        raise problem("Choose a style first.")
     if model in choices:
         return choices[model]
-    folder, _ = resolve_model(model, gr.Progress())
+    folder, _ = resolve_model(model, config, gr.Progress())
     return folder
 
 
 def published_styles(reference: gr.Textbox) -> None:
     """The curated registry (models/registry.json) and a Hub search; choosing one fills `reference`."""
-    from stylehub import hub
-
     def label(style: dict) -> tuple[str, str]:
         return f"{style['name']} ({style['repo']})", style["repo"]
 
+    published = [label(s) for s in hub.read_registry()]
     with gr.Accordion("Published styles", open=False):
-        found = gr.Dropdown([label(s) for s in hub.read_registry()], value=None, label="Curated and published styles",
-                            info="choose one, then Load")
+        found = gr.Dropdown(published, value=None, label="Curated and published styles",
+                            info="choose one, then Load" if published else
+                            "none published yet: search the Hub for StyleHub styles")
         search = gr.Button("Search the Hub")
 
     def find():

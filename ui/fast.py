@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import gradio as gr
 
-from stylehub import checkpoints, images
+from stylehub import checkpoints
 
-from .common import (FAST, AppConfig, ImageUpload, example_photo, folder_for, if_ready, load_model, load_photo,
-                     model_choices, published_styles, resolve_model, run_network, style_image, stylize)
+from .common import (FAST, SCRATCH, WEBCAM, WEBCAM_SIDE, AppConfig, ImageUpload, example_photo, folder_for, if_ready,
+                     load_model, load_photo, model_choices, problem, published_styles, resolve_model, run_network,
+                     stream_frame, stream_video, style_image, stylize, video_panel, webcam_panel)
 
 MAX_SIDE = 2048
 DEFAULT_SIDE = 1024
@@ -27,11 +28,11 @@ def build_tab(config: AppConfig) -> None:
                                   height=260, elem_id="fast-content")
             style = gr.Dropdown(list(shipped), value=next(iter(shipped), None), label="Style", elem_id="fast-style",
                                 allow_custom_value=True,
-                                info="a shipped style, a Hub repo id (user/name) or a model folder")
+                                info="a shipped style, or a Hub repo id (user/name)")
             gallery_of_styles = gr.Gallery(_style_tiles(shipped), label="Styles (click one to choose it)", columns=4,
                                            height=170, allow_preview=False, show_label=True)
             with gr.Row():
-                reference = gr.Textbox(label="Load a style from the Hub or a folder", placeholder="user/style-name",
+                reference = gr.Textbox(label="Load a style from the Hub (user/name)", placeholder="user/style-name",
                                        scale=3, elem_id="fast-reference")
                 load = gr.Button("Load", scale=1, elem_id="fast-load")
             published_styles(reference)
@@ -41,33 +42,43 @@ def build_tab(config: AppConfig) -> None:
             with gr.Row():
                 run = gr.Button("Stylise", variant="primary", elem_id="fast-run")
                 every = gr.Button("Every style", elem_id="fast-every")
-        with gr.Column(scale=1):
+        with gr.Column(scale=1, elem_classes="results"):
+            timing = gr.Markdown(elem_id="fast-timing", elem_classes="status")  # also where errors and progress show
             result = gr.Image(label="Result", type="pil", format="png", interactive=False, height=360,
                               elem_id="fast-result")
-            timing = gr.Markdown(elem_id="fast-timing")
             slider = gr.ImageSlider(label="Before / after", type="pil", interactive=False, max_height=360)
             download = gr.File(label="Download (lossless PNG)", interactive=False, elem_id="fast-download")
             sheet = gr.Gallery(label="Your photo in every style", columns=3, height=300, elem_id="fast-gallery")
+    camera, live = webcam_panel("fast")
+    clip, video_run, styled_clip, video_status = video_panel("fast")
     choices = gr.State(shipped)
 
     def stylise(content, style, strength=1.0, preserve_colour=False, size=DEFAULT_SIDE, choices=None):
-        folder = folder_for(style, choices or shipped)
-        net, _ = load_model(folder, config.device)
+        folder = folder_for(style, choices or shipped, config)
+        net, _ = load_model(folder, config.device, style)
         photo = load_photo(content, int(size))
-        return run_network(net, photo, None, strength, preserve_colour)
+        return run_network(net, photo, None, strength, preserve_colour, size)
+
+    def webcam(frame, style, strength=1.0, preserve_colour=False, choices=None):
+        net, _ = load_model(folder_for(style, choices or shipped, config), config.device, style)
+        return stream_frame(net, frame, None, strength, preserve_colour, WEBCAM_SIDE)
+
+    def stylise_video(clip, style, strength=1.0, preserve_colour=False, choices=None):
+        net, _ = load_model(folder_for(style, choices or shipped, config), config.device, style)
+        yield from stream_video(net, clip, None, strength, preserve_colour)
 
     def every_style(content, strength=1.0, preserve_colour=False, choices=None):
         photo = load_photo(content, GALLERY_SIDE)
         tiles = []
         for name, folder in (choices or shipped).items():
-            net, _ = load_model(folder, config.device)
-            tiles.append((images.to_pil(stylize(net, photo, None, strength, preserve_colour)), name))
+            net, _ = load_model(folder, config.device, name)
+            tiles.append((SCRATCH.png(stylize(net, photo, None, strength, preserve_colour)), name))
         return tiles
 
     def load_style(reference, choices, progress=gr.Progress()):
-        folder, model_config = resolve_model(reference, progress)
+        folder, model_config = resolve_model(reference, config, progress)
         if not is_single_style(model_config):
-            raise gr.Error(f"{reference} holds {len(model_config['styles'])} styles: open it in the Blender tab.")
+            raise problem(f"{reference} holds {len(model_config['styles'])} styles: open it in the Blender tab.")
         name = checkpoints.style_names(model_config)[0]
         label = name if choices.get(name) in (None, folder) else f"{name} [{reference}]"
         choices = {**choices, label: folder}
@@ -78,17 +89,24 @@ def build_tab(config: AppConfig) -> None:
 
     outputs = [result, slider, download, timing]
     inputs = [content, style, strength, preserve_colour, size, choices]
-    run.click(stylise, inputs, outputs, api_name="fast_stylize", concurrency_id=FAST)
+    shown = dict(show_progress_on=[timing])  # progress and errors in one place: inputs and results stay usable
+    run.click(stylise, inputs, outputs, api_name="fast_stylize", concurrency_id=FAST, scroll_to_output=True, **shown)
     for control in (strength, size):  # the result follows the settings once there is one
         control.change(if_ready(stylise), inputs, outputs, api_visibility="private", concurrency_id=FAST,
-                       trigger_mode="always_last")
+                       trigger_mode="always_last", **shown)
     for control in (preserve_colour, style):
-        control.input(if_ready(stylise), inputs, outputs, api_visibility="private", concurrency_id=FAST)
+        control.input(if_ready(stylise), inputs, outputs, api_visibility="private", concurrency_id=FAST, **shown)
+    content.upload(if_ready(stylise), inputs, outputs, api_visibility="private", concurrency_id=FAST, **shown)
     every.click(every_style, [content, strength, preserve_colour, choices], sheet, api_name="fast_every_style",
-                concurrency_id=FAST)
-    load.click(load_style, [reference, choices], [style, choices, gallery_of_styles], api_name="fast_load_style")
+                concurrency_id=FAST, **shown)
+    load.click(load_style, [reference, choices], [style, choices, gallery_of_styles], api_name="fast_load_style",
+               **shown)
     gallery_of_styles.select(pick_tile, None, style, api_visibility="private").then(
-        if_ready(stylise), inputs, outputs, api_visibility="private", concurrency_id=FAST)
+        if_ready(stylise), inputs, outputs, api_visibility="private", concurrency_id=FAST, **shown)
+    video_run.click(stylise_video, [clip, style, strength, preserve_colour, choices], [styled_clip, video_status],
+                    api_name="fast_video", concurrency_id="video", show_progress="hidden", show_progress_on=[video_status])
+    camera.stream(webcam, [camera, style, strength, preserve_colour, choices], live, api_visibility="private",
+                  concurrency_id=WEBCAM, stream_every=0.1, time_limit=120, show_progress="hidden")
 
 
 
