@@ -1,8 +1,17 @@
 """Content, style and total-variation losses: the one loss module of every method.
 
-Content and style terms are relative errors (divided by the size of their target), so they are dimensionless:
-the same weights work for timm's VGG19 and for a backbone whose activations are a hundred times larger, and at
-every image size. Total variation is measured on the image itself, in [0, 1].
+Two ways to make the terms dimensionless, so that the same weights work for timm's VGG19 and for a backbone whose
+activations are a hundred times larger, and at every image size:
+
+- "layer": every term is a relative error, divided by the size of its own target. Simple and robust, but it
+  changes the layers' relative weights: a layer whose target is small counts as much as one whose target is large.
+- "network": Gatys et al.'s terms, unnormalised (MSE of activations; MSE of Gram matrices F F^T / (C H W), layers
+  weighted as given), divided once by the network's feature scale (content by s, style by s^2 / PAPER_SCALE; s: the
+  mean squared activation of the network's content layer on a fixed noise image). The layers keep the paper's
+  relative weights, the balance of content and style does not depend on the images, and the weights mean what the
+  paper's alpha and beta mean: on a Caffe-scale VGG (s = PAPER_SCALE) the objective is the paper's, divided by s.
+
+Total variation is measured on the image itself, in [0, 1].
 """
 from __future__ import annotations
 
@@ -16,6 +25,8 @@ from .errors import SettingsError
 EPS = 1e-8
 STYLE_STATISTICS = ("gram", "w2")
 CONTENT_NORMS = ("l2", "l1")
+NORMALISATIONS = ("layer", "network")
+PAPER_SCALE = 14.35  # feature scale s of the Caffe-trained VGGs on which Gatys et al. set alpha = 1, beta = 1e4
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -51,6 +62,36 @@ def gram_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor
     return ((gram - target_gram) ** 2).sum(dim=(1, 2)).mean() / ((target_gram ** 2).sum() + EPS)
 
 
+def paper_content_loss(features: torch.Tensor, target: torch.Tensor, norm: str = "l2") -> torch.Tensor:
+    """Gatys et al.'s content term, unnormalised: mean squared (or absolute) difference of activations."""
+    return ((features - target) ** 2).mean() if norm == "l2" else (features - target).abs().mean()
+
+
+def paper_gram_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """Gatys et al.'s style term, unnormalised: MSE between Gram matrices F F^T / (C H W).
+
+    target_gram is gram_matrix()'s (divided by H W only), so both are divided by C here: MSE over C^2 entries.
+    """
+    channels = features.shape[1]
+    return ((gram_matrix(features) - target_gram) ** 2).mean(dim=(1, 2)).mean() / channels ** 2
+
+
+def pink_noise(size: int = 256, seed: int = 0) -> torch.Tensor:
+    """A fixed (1, 3, size, size) image of 1/f noise (the spectrum of natural photographs), mean 0.5, std 0.2."""
+    generator = torch.Generator().manual_seed(seed)
+    spectrum = torch.fft.rfft2(torch.randn(1, 3, size, size, generator=generator))
+    frequency = (torch.fft.fftfreq(size).view(-1, 1) ** 2 + torch.fft.rfftfreq(size).view(1, -1) ** 2).sqrt()
+    noise = torch.fft.irfft2(spectrum / frequency.clamp_min(1 / size), s=(size, size))
+    return ((noise - noise.mean(dim=(2, 3), keepdim=True)) / noise.std() * 0.2 + 0.5).clamp(0, 1)
+
+
+@torch.no_grad()
+def feature_scale(extractor: FeatureExtractor, layer: str) -> float:
+    """The network's feature scale: mean squared activation of `layer` on pink_noise(). One number per network."""
+    image = pink_noise().to(extractor.mean.device)
+    return max((extractor(image, [layer])[layer].float() ** 2).mean().item(), EPS)
+
+
 def w2_loss(features: torch.Tensor, target_mean: torch.Tensor, target_cov: torch.Tensor,
             target_cov_sqrt: torch.Tensor) -> torch.Tensor:
     """Squared Wasserstein-2 distance between Gaussians fitted to the activations, relative to the target's size.
@@ -58,11 +99,17 @@ def w2_loss(features: torch.Tensor, target_mean: torch.Tensor, target_cov: torch
     W2^2 = |m - m_t|^2 + tr(C) + tr(C_t) - 2 tr((C_t^1/2 C C_t^1/2)^1/2); the last trace is the sum of the square
     roots of the eigenvalues, whose gradient is stable (no eigenvector gaps involved).
     """
+    distance = w2_distance(features, target_mean, target_cov, target_cov_sqrt)
+    return distance / ((target_mean ** 2).sum() + _trace(target_cov).squeeze() + EPS)
+
+
+def w2_distance(features: torch.Tensor, target_mean: torch.Tensor, target_cov: torch.Tensor,
+                target_cov_sqrt: torch.Tensor) -> torch.Tensor:
+    """Squared Wasserstein-2 distance between Gaussians fitted to the activations and the target, batch mean."""
     mean, cov = mean_covariance(features)
     inner = target_cov_sqrt @ cov @ target_cov_sqrt
     root_trace = torch.linalg.eigvalsh(inner.double()).clamp_min(EPS).sqrt().sum(dim=-1).to(features.dtype)
-    distance = ((mean - target_mean) ** 2).sum(-1) + _trace(cov) + _trace(target_cov) - 2 * root_trace
-    return distance.mean() / ((target_mean ** 2).sum() + _trace(target_cov).squeeze() + EPS)
+    return (((mean - target_mean) ** 2).sum(-1) + _trace(cov) + _trace(target_cov) - 2 * root_trace).mean()
 
 
 def _trace(matrix: torch.Tensor) -> torch.Tensor:
@@ -94,16 +141,19 @@ class PerceptualLoss:
 
     content_layers and style_layers map layer names to weights; style layer weights are normalised to sum 1.
     Several style images are blended by weight: their statistics are averaged (for Gram matrices this is the
-    same minimiser as a weighted sum of per-style losses).
+    same minimiser as a weighted sum of per-style losses). normalisation: "layer" or "network" (module docstring);
+    scale_layer: the layer whose scale on a fixed image sets the network's scale ("network" only).
     """
 
     def __init__(self, extractor: FeatureExtractor, *, content_layers: dict[str, float],
                  style_layers: dict[str, float], weights: LossWeights, style_statistic: str = "gram",
-                 content_norm: str = "l2"):
+                 content_norm: str = "l2", normalisation: str = "layer", scale_layer: str = "relu4_2"):
         if style_statistic not in STYLE_STATISTICS:
             raise SettingsError(f"style statistic must be one of {STYLE_STATISTICS}, not {style_statistic!r}")
         if content_norm not in CONTENT_NORMS:
             raise SettingsError(f"content loss must be one of {CONTENT_NORMS}, not {content_norm!r}")
+        if normalisation not in NORMALISATIONS:
+            raise SettingsError(f"normalisation must be one of {NORMALISATIONS}, not {normalisation!r}")
         if not style_layers or sum(style_layers.values()) <= 0:
             raise SettingsError("at least one style layer with a positive weight is needed")
         self.extractor = extractor
@@ -113,6 +163,8 @@ class PerceptualLoss:
         self.weights = weights
         self.style_statistic = style_statistic
         self.content_norm = content_norm
+        self.normalisation = normalisation
+        self.scale = feature_scale(extractor, scale_layer) if normalisation == "network" else 1.0
         self.style_targets: dict[str, tuple[torch.Tensor, ...]] = {}
         self.layers = tuple(dict.fromkeys([*self.content_layers, *self.style_layers]))
 
@@ -145,7 +197,7 @@ class PerceptualLoss:
         zero = image.new_zeros(())
         content = zero
         if content_targets is not None:
-            content = sum((w * content_loss(features[n], content_targets[n], self.content_norm)
+            content = sum((w * self._content_term(features[n], content_targets[n])
                            for n, w in self.content_layers.items()), zero)
         style = sum((w * self._style_term(features[n], self.style_targets[n]) for n, w in self.style_layers.items()),
                     zero)
@@ -155,10 +207,18 @@ class PerceptualLoss:
         terms["total"] = terms["content"] + terms["style"] + terms["tv"]
         return terms
 
+    def _content_term(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.normalisation == "layer":
+            return content_loss(features, target, self.content_norm)
+        scale = self.scale if self.content_norm == "l2" else self.scale ** 0.5
+        return paper_content_loss(features, target, self.content_norm) / scale
+
     def _style_term(self, features: torch.Tensor, target: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        if self.normalisation == "layer":
+            return gram_loss(features, target[0]) if self.style_statistic == "gram" else w2_loss(features, *target)
         if self.style_statistic == "gram":
-            return gram_loss(features, target[0])
-        return w2_loss(features, *target)
+            return paper_gram_loss(features, target[0]) * PAPER_SCALE / self.scale ** 2
+        return w2_distance(features, *target) / self.scale
 
 
 def _normalised_blend(blend: list[float] | None, count: int) -> list[float]:

@@ -22,6 +22,9 @@ OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style", "blank")
 COLOUR_MODES = ("none", "luminance", "histogram")
 MIN_SIDE = 16  # the backbones pool four times before their deepest default style layer
+MIN_SCALE_FACTOR = 1.05  # keeps the coarse-to-fine schedule short
+MAX_SEED = 2 ** 31  # seeds are 0 <= seed < MAX_SEED
+LINE_SEARCH_EVALUATIONS = 25  # at most, per L-BFGS step (PyTorch's own bound for one line search)
 NORMALISATION_SIZE = 256  # long side of the images used to calibrate Gatys weight normalisation
 
 
@@ -30,16 +33,16 @@ class StylizeSettings(Settings):
     """Every knob of slow style transfer, with defaults shared by the CLI and the app."""
 
     size: int = 512  # long side of the output, in pixels
-    steps: int = 40  # iterations at the final scale
-    coarse_steps: int = 70  # iterations at each coarser scale of the schedule
-    min_size: int = 128  # long side of the first scale; >= size means a single scale
+    steps: int = 150  # iterations at the final scale
+    coarse_steps: int = 70  # iterations at each coarser scale, when min_size sets a coarse-to-fine schedule
+    min_size: int | None = None  # first scale of a coarse-to-fine schedule; None (or >= size): one scale, as the paper
     scale_factor: float = math.sqrt(2)  # ratio between successive scales
     optimizer: str = "lbfgs"
     learning_rate: float = 0.02  # Adam only; L-BFGS chooses its own steps
     init: str = "content"
     content_weight: float = 1.0
-    style_weight: float = 3.0
-    tv_weight: float = 1.0
+    style_weight: float = 1e4  # Gatys et al.'s beta (content_weight is their alpha); see losses.PAPER_SCALE
+    tv_weight: float = 0.0
     style_blend: list[float] | None = None  # one weight per style image; equal when None
     style_scale: float = 1.0  # style image size relative to the output
     preserve_colour: str = "none"
@@ -51,6 +54,7 @@ class StylizeSettings(Settings):
     style_statistic: str = "gram"
     content_norm: str = "l2"
     normalize_weights: bool = False
+    normalisation: str = "network"  # "network": the paper's terms and layer weights; "layer": each term relative
     seed: int = 0
     device: str = "auto"
     max_size: int = 2048
@@ -60,11 +64,21 @@ class StylizeSettings(Settings):
         _require(16 <= self.size <= self.max_size, f"size must be between 16 and {self.max_size} (max_size), "
                                                    f"not {self.size}")
         _require(self.steps >= 1 and self.coarse_steps >= 0, "steps must be at least 1 and coarse_steps at least 0")
-        _require(self.scale_factor > 1.0, "scale_factor must be above 1")
-        _require(0.05 <= self.style_scale <= 4.0, "style_scale must be between 0.05 and 4")
+        _require(self.min_size is None or self.min_size >= MIN_SIDE,
+                 f"min_size must be at least {MIN_SIDE}, not {self.min_size}")
+        require_number("scale_factor", self.scale_factor, MIN_SCALE_FACTOR)
+        require_number("style_scale", self.style_scale, 0.05, 4.0)
         _require(round(self.size * self.style_scale) <= self.max_size, "size x style_scale is above max_size")
-        _require(self.learning_rate > 0, "learning_rate must be positive")
-        _require(min(self.content_weight, self.style_weight, self.tv_weight) >= 0, "loss weights must be >= 0")
+        _require(round(min(self.size, self.min_size or self.size) * self.style_scale) >= MIN_SIDE,
+                 f"size (or min_size) x style_scale is below {MIN_SIDE} px: the style image would be too small; "
+                 f"raise style_scale")
+        require_number("learning_rate", self.learning_rate, 0.0, above=True)
+        check_loss_weights(self)
+        if self.style_blend is not None:
+            check_blend(self.style_blend, "style_blend")
+        for layers in (self.content_layers, self.style_layers):
+            check_layer_weights(layers or {})
+        check_seed(self.seed)
         for value, allowed, what in ((self.optimizer, OPTIMIZERS, "optimizer"), (self.init, INITS, "init"),
                                      (self.preserve_colour, COLOUR_MODES, "preserve_colour"),
                                      (self.style_statistic, STYLE_STATISTICS, "style_statistic"),
@@ -77,9 +91,9 @@ class StylizeSettings(Settings):
 
 
 PRESETS: dict[str, dict] = {
-    "fast": dict(steps=20, coarse_steps=50, min_size=128),
+    "fast": dict(steps=80),
     "balanced": dict(),
-    "best": dict(steps=150, coarse_steps=200, min_size=128),
+    "best": dict(steps=400),
 }
 DEFAULT_PRESET = "balanced"
 
@@ -101,12 +115,52 @@ def parse_layer_weights(text: str) -> dict[str, float]:
         except ValueError:
             raise SettingsError(f"bad layer weight {item!r}; write NAME or NAME:WEIGHT") from None
     _require(bool(weights), "no layers given")
-    return weights
+    return check_layer_weights(weights)
 
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise SettingsError(message)
+
+
+def is_number(value, low: float, high: float = math.inf, *, above: bool = False) -> bool:
+    """Whether value is a finite number in [low, high] (above low, when `above`)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and (value > low if above else value >= low) and value <= high)
+
+
+def require_number(name: str, value, low: float, high: float = math.inf, *, above: bool = False) -> None:
+    """SettingsError unless value is a finite number in [low, high] (above low, when `above`)."""
+    bounds = f"> {low:g}" if above else f">= {low:g}"
+    bounds += f" and <= {high:g}" if high < math.inf else ""
+    _require(is_number(value, low, high, above=above), f"{name} must be a finite number {bounds}, not {value!r}")
+
+
+def check_loss_weights(settings) -> None:
+    """content_weight, style_weight and tv_weight (of either engine's settings): finite numbers >= 0."""
+    bad = [f"{name}={getattr(settings, name)!r}" for name in ("content_weight", "style_weight", "tv_weight")
+           if not is_number(getattr(settings, name), 0.0)]
+    _require(not bad, f"loss weights must be finite numbers >= 0, not {', '.join(bad)}")
+
+
+def check_layer_weights(weights: dict[str, float]) -> dict[str, float]:
+    """The layer weights, each a finite number >= 0; SettingsError otherwise."""
+    for name, weight in weights.items():
+        require_number(f"the weight of layer {name}", weight, 0.0)
+    return weights
+
+
+def check_blend(weights, name: str) -> None:
+    """Blend weights: finite, >= 0, not all 0, with a finite sum (only their ratios matter)."""
+    for weight in weights:
+        require_number(f"every {name} weight", weight, 0.0)
+    _require(0 < sum(weights) < math.inf, f"{name} weights must not all be 0 and their sum must be finite; only "
+                                          f"their ratios matter, so scale them down")
+
+
+def check_seed(seed) -> None:
+    _require(isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < MAX_SEED,
+             f"seed must be a whole number from 0 to {MAX_SEED - 1}, not {seed!r}")
 
 
 @dataclass
@@ -138,7 +192,7 @@ class Result:
 def scale_sizes(content_size: tuple[int, int], settings: StylizeSettings) -> list[tuple[int, int]]:
     """(width, height) of each scale: from min_size up by scale_factor, ending exactly at size."""
     long_sides = [settings.size]
-    while long_sides[0] / settings.scale_factor >= settings.min_size - 0.5:
+    while long_sides[0] / settings.scale_factor >= (settings.min_size or settings.size) - 0.5:
         long_sides.insert(0, round(long_sides[0] / settings.scale_factor))
     sizes = [images.fit_size(content_size, side) for side in long_sides]
     if min(sizes[-1]) < MIN_SIDE:
@@ -224,6 +278,7 @@ def _perceptual_loss(settings: StylizeSettings, content: torch.Tensor, styles: l
         style_layers=settings.style_layers or dict.fromkeys(spec.style_layers, 1.0),
         weights=LossWeights(settings.content_weight, settings.style_weight, settings.tv_weight),
         style_statistic=settings.style_statistic, content_norm=settings.content_norm,
+        normalisation=settings.normalisation, scale_layer=spec.content_layers[0],
     )
 
 
@@ -239,21 +294,34 @@ def _initial_image(settings: StylizeSettings, content: torch.Tensor, style: torc
 
 
 def _optimise(image: torch.Tensor, loss: PerceptualLoss, targets, steps: int, settings: StylizeSettings):
-    """Yield (image, loss terms) after each of `steps` optimiser steps on the pixels of `image`."""
+    """Yield (image, loss terms) after each of `steps` optimiser steps on the pixels of `image`.
+
+    Pixels are kept in [0, 1] (the image that is saved is the one optimised). L-BFGS takes one iteration per step
+    with a strong-Wolfe line search, as in Gatys et al.'s own optimisation; the evaluation that ends a line search
+    is cached, so the next step does not repeat it.
+    """
     image = image.detach().clone().requires_grad_(True)
     last: dict[str, float] = {}
+    cache: dict[str, torch.Tensor] = {}
 
     def closure():
+        with torch.no_grad():
+            image.clamp_(0, 1)
+        if "image" in cache and torch.equal(cache["image"], image):
+            image.grad = cache["grad"].clone()
+            return cache["total"]
         optimiser.zero_grad()
         terms = loss(image, targets)
         terms["total"].backward()
         last.update({k: v.item() for k, v in terms.items()})
+        cache.update(image=image.detach().clone(), grad=image.grad.clone(), total=terms["total"].detach())
         return terms["total"]
 
     if settings.optimizer == "lbfgs":
-        # One iteration per call keeps a step = one loss evaluation; the curvature history persists across calls.
-        optimiser = torch.optim.LBFGS([image], lr=1.0, max_iter=1, history_size=50, tolerance_grad=0.0,
-                                      tolerance_change=0.0)
+        # The curvature history persists across calls; max_eval leaves the line search room within one iteration.
+        optimiser = torch.optim.LBFGS([image], lr=1.0, max_iter=1, max_eval=LINE_SEARCH_EVALUATIONS + 1,
+                                      history_size=50, tolerance_grad=-1, tolerance_change=-1,
+                                      line_search_fn="strong_wolfe")
     else:
         optimiser = torch.optim.Adam([image], lr=settings.learning_rate)
     for _ in range(steps):

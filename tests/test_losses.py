@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -135,3 +137,63 @@ def test_bad_loss_settings():
         loss.set_styles([torch.rand(1, 3, 16, 16)] * 3, [1, 2])
     with pytest.raises(SettingsError, match="non-negative"):
         loss.set_styles([torch.rand(1, 3, 16, 16)], [-1])
+
+
+def test_paper_gram_loss_by_hand():
+    f = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 1, 2)  # C = 2 channels, H W = 2 positions
+    # Gatys et al.: G = F F^T / (C H W) = [[5, 11], [11, 25]] / 4; against a zero target, MSE over the 4 entries
+    expected = torch.tensor((5 ** 2 + 11 ** 2 + 11 ** 2 + 25 ** 2) / 16 / 4)
+    assert torch.isclose(losses.paper_gram_loss(f, torch.zeros(1, 2, 2)), expected)
+
+
+def test_network_normalisation_keeps_the_papers_layer_weights():
+    """Style = sum over layers of weight x MSE(Gram F F^T / (C H W)) x PAPER_SCALE / s^2, content = MSE / s: one s
+    per network, so that on a network of the paper's scale the weights are the paper's alpha and beta."""
+    torch.manual_seed(7)
+    extractor = load_backbone("vgg11", weights="random")
+    loss = losses.PerceptualLoss(extractor, content_layers={"relu4_2": 1.0},
+                                 style_layers={"relu1_1": 1.0, "relu2_1": 3.0}, weights=losses.LossWeights(2.0, 5.0),
+                                 normalisation="network")
+    image, content, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    loss.set_styles([style])
+    terms = loss(image, loss.content_targets(content))
+
+    def paper_gram(f):
+        _, c, h, w = f.shape
+        flat = f.reshape(c, h * w)
+        return flat @ flat.T / (c * h * w)
+
+    scale = (extractor(losses.pink_noise(), ["relu4_2"])["relu4_2"] ** 2).mean()
+    mine, theirs = extractor(image, loss.layers), extractor(style, loss.layers)
+    by_hand = sum(w * ((paper_gram(mine[n]) - paper_gram(theirs[n])) ** 2).mean()
+                  for n, w in {"relu1_1": 0.25, "relu2_1": 0.75}.items()) * losses.PAPER_SCALE / scale ** 2
+    content_by_hand = ((mine["relu4_2"] - extractor(content, ["relu4_2"])["relu4_2"]) ** 2).mean() / scale
+    assert torch.isclose(loss.scale * torch.tensor(1.0), scale)
+    assert torch.isclose(terms["style"], 5.0 * by_hand, rtol=1e-4)
+    assert torch.isclose(terms["content"], 2.0 * content_by_hand, rtol=1e-4)
+
+
+def test_network_normalisation_does_not_depend_on_the_networks_scale():
+    """A copy of the network whose every activation is 10x larger gives the same loss (not so for raw terms)."""
+    torch.manual_seed(8)
+    extractor = load_backbone("vgg11", weights="random")
+    louder = copy.deepcopy(extractor)
+    convs = [m for m in louder.layers.values() if isinstance(m, torch.nn.Conv2d)]
+    convs[0].weight.mul_(10)
+    for conv in convs:
+        conv.bias.mul_(10)  # ReLU and pooling are positively homogeneous: every activation is now 10x
+    image, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    results = []
+    for net in (extractor, louder):
+        loss = losses.PerceptualLoss(net, content_layers={"relu4_2": 1.0}, style_layers={"relu1_1": 1.0, "relu3_1": 1.0},
+                                     weights=losses.LossWeights(), normalisation="network")
+        loss.set_styles([style])
+        results.append(loss(image, loss.content_targets(style)))
+    for key in ("content", "style"):
+        assert torch.isclose(results[0][key], results[1][key], rtol=1e-3), key
+
+
+def test_unknown_normalisation():
+    with pytest.raises(SettingsError, match="normalisation"):
+        losses.PerceptualLoss(load_backbone("vgg11", weights="random"), content_layers={},
+                              style_layers={"relu1_1": 1}, weights=losses.LossWeights(), normalisation="nope")
