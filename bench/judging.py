@@ -14,7 +14,10 @@ KNOWN_PAINTINGS = {"The Starry Night": "starry_night.jpg", "The Great Wave": "wa
 
 
 def judge(output: Path, content: Path, style: Path, size: int) -> dict:
-    """../shared/tools/judge.py's scores (style, style_avg, content, colour; lower is better) of one output."""
+    """../shared/tools/judge.py's scores (grid, style, style_avg, content, colour; lower is better) of one output.
+
+    grid is measured on the output file at its own resolution; the others at `size` px (long side).
+    """
     command = [sys.executable, str(SHARED / "tools" / "judge.py"), str(output), str(content), str(style),
                "--size", str(size)]
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)

@@ -1,9 +1,11 @@
 """Judge scores of trained networks: every style of every model, on the same photos, against its painting.
 
 For each model folder and each of its styles, stylises each content photo at --size px (long side) and scores it
-with ../shared/tools/judge.py (style: Gram distance to the painting; content: distance to the photo; lower is
-better). Prints a markdown table with one row per (style, model), so a blender's styles sit next to the single-style
-networks of the same painting, and writes each model's mean scores to its scores.json (shown in its model card).
+with ../shared/tools/judge.py (grid: the percentage of the output's fine detail that repeats every 2, 4 or 8 px,
+the largest over the photos, clean under 0.3; style: Gram distance to the painting; content: distance to the
+photo; lower is better). Prints a markdown table with one row per (style, model), so a blender's styles sit next to
+the single-style networks of the same painting, and writes each model's scores to its scores.json (shown in its
+model card): grid the worst photo's, the others their mean.
 
     python bench/score_models.py [MODEL_DIR ...] [--photos tubingen.jpg golden_gate.jpg] [--size 512]
 
@@ -53,18 +55,22 @@ def main() -> None:
                 out = images.save_image(fast.stylize_image(net, rgb, styles=styles),
                                         scratch / f"{folder.name}-{index}-{photo.stem}.png")
                 scores.append(judge(out, photo, painting, args.size))
-            mean = {k: round(statistics.mean(s[k] for s in scores), 3) for k in ("style", "content", "colour")}
+            mean = {"grid": round(max(s["grid"] for s in scores), 3),  # every image must be clean: the worst
+                    **{k: round(statistics.mean(s[k] for s in scores), 3) for k in ("style", "content", "colour")}}
             rows.append((name, f"{folder.parent.name}/{folder.name}", mean))
             per_model[name] = mean
         if per_model and not args.no_write:
-            summary = {"judge": "offline VGG16 Gatys objective, lower is better", "size (px)": args.size,
+            summary = {"judge": "offline VGG16 Gatys objective (style, content), lower is better; grid: % of the "
+                                "fine detail repeating every 2, 4 or 8 px, worst photo, clean under 0.3",
+                       "size (px)": args.size,
                        "photos": ", ".join(p.name for p in args.photos), **per_model}
             (folder / "scores.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"| style | model | judge style | judge content | colour |  (mean over {len(args.photos)} photos, "
-          f"{args.size} px)")
-    print("| --- | --- | ---: | ---: | ---: |")
+    print(f"| style | model | grid (worst) | judge style | judge content | colour |  (mean over {len(args.photos)} "
+          f"photos, {args.size} px)")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
     for name, model, mean in sorted(rows, key=lambda row: row[:2]):
-        print(f"| {name} | {model} | {mean['style']:,.0f} | {mean['content']:.1f} | {mean['colour']:.3f} |")
+        print(f"| {name} | {model} | {mean['grid']:.2f} | {mean['style']:,.0f} | {mean['content']:.1f} | "
+              f"{mean['colour']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -27,32 +27,37 @@ DEFAULT_LICENSE = "mit"
 BEGIN, END = "<!-- stylehub card: begin -->", "<!-- stylehub card: end -->"
 SAMPLE_SIZE = 256  # long side of each photo in the grid
 MAX_STYLE_COLUMNS = 8
+GRID_NOTE = ("grid is the percentage of the output's fine detail that repeats exactly every 2, 4 or 8 pixels: a "
+             "machine-made weave or dot pattern. Photos and paintings score under 0.1 and clean stylised images "
+             "under 0.3; a visible weave scores 1 or more.")
 CURVE_COLOURS = {"total": (20, 20, 20), "content": (31, 119, 180), "style": (214, 39, 40), "tv": (44, 160, 44)}
 
 
 def write_card(folder, *, repo_id: str | None = None, license: str | None = None,
-               examples=EXAMPLES) -> list[Path]:
+               examples=EXAMPLES, into=None) -> list[Path]:
     """Write or refresh the card of a model folder; the files written (README.md, preview.png, loss_curve.png).
 
     The sample grid runs the model on the .jpg photos in `examples` (skipped when there are none); the loss curve
-    is drawn from training_log.csv and the scores table read from scores.json when they are present.
+    is drawn from training_log.csv and the scores table read from scores.json when they are present. With `into`,
+    the files are written to that folder instead, and the model folder is left as it is (see hub.push).
     """
     folder = Path(folder)
+    into = Path(into or folder)
     net, config = checkpoints.load_model(folder)
     written = []
     photos = sorted(Path(examples).glob("*.jpg")) if examples is not None else []
     if photos:
         grid = sample_grid(net, config, photos, folder)
-        written.append(_save_png(grid, folder / PREVIEW_NAME))
+        written.append(_save_png(grid, into / PREVIEW_NAME))
     log = read_log(folder / LOG_NAME)
     if len(log) >= 2:
-        written.append(_save_png(loss_curve(log), folder / CURVE_NAME))
+        written.append(_save_png(loss_curve(log), into / CURVE_NAME))
     card_path = folder / CARD_NAME
     existing = card_path.read_text(encoding="utf-8") if card_path.is_file() else ""
     text = render_card(config, folder, repo_id=repo_id, license=license, existing=existing,
                        preview=bool(photos), curve=len(log) >= 2, scores=read_scores(folder / SCORES_NAME))
-    write_atomically(card_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-    return [card_path, *written]
+    card = write_atomically(into / CARD_NAME, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return [card, *written]
 
 
 def render_card(config: dict, folder: Path, *, repo_id: str | None = None, license: str | None = None,
@@ -92,7 +97,7 @@ def _body(config: dict, folder: Path, repo_id: str | None, preview: bool, curve:
     lines += ["## Styles", "", "| # | style | source | licence |", "| ---: | --- | --- | --- |"]
     for i, (style, name) in enumerate(zip(styles, checkpoints.style_names(config))):
         picture = style.get("image")
-        shown = f"![{_cell(name)}]({picture}) " if picture and (folder / picture).is_file() else ""
+        shown = f"![{_cell(name)}]({picture}) " if checkpoints.model_file(folder, picture) else ""
         licence = style.get("licence") or style.get("license") or "unknown"
         lines.append(f"| {i} | {shown}{_cell(name)} | {_source(style.get('source'))} | {_cell(licence)} |")
     training = {k: v for k, v in (config.get("training") or {}).items() if v is not None}
@@ -102,9 +107,12 @@ def _body(config: dict, folder: Path, repo_id: str | None, preview: bool, curve:
     if curve:
         lines += ["", f"![Training losses per step]({CURVE_NAME})"]
     if scores:
-        lines += ["", "## Scores", "", "Distances measured by the StyleHub benchmark (lower is better).", "",
-                  "| metric | value |", "| --- | ---: |"]
-        lines += [f"| {_cell(k)} | {_cell(_value(v))} |" for k, v in _flatten(scores).items()]
+        flat = _flatten(scores)
+        lines += ["", "## Scores", "", "Distances measured by the StyleHub benchmark (lower is better).", ""]
+        if any(k == "grid" or k.endswith(".grid") for k in flat):
+            lines += [GRID_NOTE, ""]
+        lines += ["| metric | value |", "| --- | ---: |"]
+        lines += [f"| {_cell(k)} | {_cell(_value(v))} |" for k, v in flat.items()]
     return "\n".join(lines)
 
 
@@ -166,10 +174,10 @@ def sample_grid(net: torch.nn.Module, config: dict, photos: list[Path], folder: 
         cells = [rgb] + [fast.stylize_image(net, rgb, styles=i if count > 1 else None) for i in range(count)]
         rows.append([images.to_pil(cell) for cell in cells])
     styles = (config.get("styles") or [])[:count]
-    heads = [folder / s["image"] if folder and s.get("image") else None for s in styles]
-    if any(h is not None and h.is_file() for h in heads):
+    heads = [checkpoints.model_file(folder, s.get("image")) if folder else None for s in styles]
+    if any(heads):
         top = [None] + [images.to_pil(images.resize_long_side(images.load_image(h).rgb, SAMPLE_SIZE))
-                        if h is not None and h.is_file() else None for h in heads]
+                        if h else None for h in heads]
         rows.insert(0, top)
     grid = Image.new("RGB", (SAMPLE_SIZE * (count + 1), SAMPLE_SIZE * len(rows)), "white")
     for r, row in enumerate(rows):

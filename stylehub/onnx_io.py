@@ -124,8 +124,13 @@ class _GraphWriter:
     def layer(self, x: str, module: ConvNormReLU, name: str) -> str:
         if module.upsample > 1:
             u = float(module.upsample)
-            x = self.op("Resize", x, "", self.const(f"{name}/scales", [1.0, 1.0, u, u]), name=f"{name}/upsample",
-                        mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+            scales = self.const(f"{name}/scales", [1.0, 1.0, u, u])
+            if module.upsample_mode == "nearest":
+                x = self.op("Resize", x, "", scales, name=f"{name}/upsample", mode="nearest",
+                            coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+            else:  # PyTorch's bilinear with align_corners=False is ONNX's linear with half_pixel coordinates
+                x = self.op("Resize", x, "", scales, name=f"{name}/upsample", mode="linear",
+                            coordinate_transformation_mode="half_pixel")
         x = self.norm(self.conv(self.pad(x, module.pad.padding, f"{name}/pad"), module.conv, f"{name}/conv"),
                       module.norm, f"{name}/norm")
         return self.op("Relu", x, name=f"{name}/relu") if module.relu else x

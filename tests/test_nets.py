@@ -104,3 +104,38 @@ def test_channels_sigmoid_output_and_normalised_last_layer():
     for bad, message in (({"channels": (4, 4)}, "5 widths"), ({"output": "relu"}, "output must be")):
         with pytest.raises(SettingsError, match=message):
             TransformerConfig(**bad)
+
+
+def test_bilinear_upsampling_is_an_option_and_old_configs_stay_nearest():
+    assert TransformerConfig(width=8, residual_blocks=1).upsample == "nearest"  # config.json files without the key
+    assert "upsample" not in TransformerConfig(width=8, residual_blocks=1).to_dict()  # and the files it writes
+    config = TransformerConfig(width=4, residual_blocks=1, upsample="bilinear")
+    assert TransformerConfig(**config.to_dict()) == config
+    torch.manual_seed(0)
+    net = TransformerNet(config).eval()
+    nearest = TransformerNet(TransformerConfig(width=4, residual_blocks=1)).eval()
+    nearest.load_state_dict(net.state_dict())  # the same weights: only the upsampling differs
+    x = torch.rand(1, 3, 24, 32)
+    with torch.no_grad():
+        assert net(x).shape == x.shape and not torch.allclose(net(x), nearest(x))
+    with pytest.raises(SettingsError, match="upsample must be"):
+        TransformerConfig(upsample="bicubic")
+
+
+def test_bilinear_network_exports_to_onnx_exactly(tmp_path):
+    pytest.importorskip("onnx", reason="the onnx extra is not installed")
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from stylehub import fast, onnx_io
+
+    torch.manual_seed(0)
+    net = TransformerNet(TransformerConfig(width=4, residual_blocks=1, num_styles=2, upsample="bilinear")).eval()
+    with torch.no_grad():
+        for name, parameter in net.named_parameters():
+            if "norm" in name:
+                parameter.normal_(1.0 if name.endswith("weight") else 0.0, 0.5)
+    path = onnx_io.export_onnx(net, tmp_path / "net.onnx")
+    image = torch.rand(1, 3, 37, 51)
+    ours = onnx_io.onnx_session(path, threads=1).run(None, {"image": image.numpy(),
+                                                             "style_weights": torch.tensor([[0.3, 0.7]]).numpy()})[0]
+    expected = fast.stylize_image(net, image, styles=[0.3, 0.7])
+    assert (torch.from_numpy(ours) - expected).abs().max() < 1e-5

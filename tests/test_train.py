@@ -66,7 +66,10 @@ def test_resume_continues_step_count_and_optimiser_state(photo_dir, style_image,
         if event.step == 6:
             break  # interrupted after step 6; the last checkpoint is at step 4
     stream.close()
+    stale = tmp_path / "b" / ".model.safetensors.k1ll3d.tmp"  # what a run killed mid-write leaves
+    stale.write_bytes(b"half a checkpoint")
     resumed, _ = _run(train.train(style_image, photo_dir, tmp_path / "b", tiny_train, resume=True))
+    assert not stale.exists()
     assert [p.step for p in resumed] == list(range(5, 13))
     assert resumed[-1].losses["total"] == pytest.approx(straight[-1].losses["total"], rel=1e-4)
     a, _ = checkpoints.load_model(tmp_path / "a")
@@ -258,3 +261,16 @@ def test_texture_network_training_lowers_the_loss(photo_dir, style_image, tiny_t
     net, config = checkpoints.load_model(result.folder)
     assert config["kind"] == "texture" and config["net"]["with_content"] is with_photos
     assert (progress[-1].preview.shape == (1, 3, 32, 32))
+
+
+def test_the_grid_term_sees_a_pattern_locked_to_the_pixel_grid():
+    torch.manual_seed(0)
+    photos = torch.rand(2, 3, 48, 48)
+    pattern = torch.zeros(1, 1, 48, 48)
+    pattern[..., ::4, ::4] = 0.3  # a dot every 4 px, wherever the photo is
+
+    zero = {"total": torch.tensor(1.0)}
+    clean = train._with_grid_term(zero, photos, 1.0)
+    stamped = train._with_grid_term(zero, photos + pattern, 1.0)
+    assert clean["grid"] < 0.01 and stamped["grid"] > 5 * clean["grid"]
+    assert torch.isclose(stamped["total"], 1 + stamped["grid"])
