@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from stylehub import images, optimize
+from stylehub import images, losses, optimize
 from stylehub.errors import ImageError, SettingsError
 from stylehub.optimize import Progress, Result
 
@@ -72,6 +72,22 @@ def test_luminance_preservation_keeps_the_content_chroma(content_image, style_im
 def test_histogram_preservation_runs(content_image, style_image, tiny):
     result = optimize.run(content_image, style_image, tiny, preserve_colour="histogram")
     assert result.image.shape == (1, 3, 21, 32)
+
+
+def test_saturated_pixels_do_not_stall_lbfgs(tiny, monkeypatch):
+    """Pixels held at 0 or 1 by the clamp must not trap L-BFGS in line searches that find no decrease."""
+    evaluations = []
+    evaluate = losses.PerceptualLoss.__call__
+    monkeypatch.setattr(losses.PerceptualLoss, "__call__", lambda *a: evaluations.append(1) or evaluate(*a))
+    content = torch.zeros(1, 3, 32, 48)
+    content[:, :, :16] = 1  # white sky over a red ground: most pixels start at a bound
+    content[:, 0] = 1
+    style = (torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    settings = tiny.replace(size=48, min_size=None, steps=60, preview_every=0)
+    progress = [e for e in optimize.stylize(content, style, settings) if isinstance(e, Progress)]
+    assert len(progress) == 60  # not ended early as converged
+    assert len(evaluations) <= 2 * 60
+    assert progress[-1].losses["total"] < 0.3 * progress[0].losses["total"]
 
 
 def test_stop_between_steps(content_image, style_image, tiny):
