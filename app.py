@@ -25,12 +25,18 @@ CSS = """
 .status { min-height: 1.6em; }
 .status progress { width: 45%; vertical-align: middle; }
 #result img { width: 100%; height: 100%; object-fit: contain; }  /* a preview at the result's display size */
+#loss-plot { display: flex; flex-direction: column; }  /* the chart below the label, its legend inside the box */
+#loss-plot > .vega-embed { flex: 1 1 0; min-height: 0; height: auto; }
+[data-testid=slider]:focus-visible { outline: 3px solid var(--color-accent); outline-offset: -3px; }
 @media (max-width: 640px) {  /* phones: every tab's name on screen, smaller boxes, no tile cut off */
   .tab-container button { padding: 0 10px; font-size: 15px; }
   .gallery-container .grid-wrap { max-height: none !important; }
   .gallery-container .grid-container { grid-template-columns: repeat(3, minmax(0, 1fr)) !important; }
+  #blend-thumbnails, #fast-styles { height: auto !important; }  /* every style tile shown: the box grows instead */
+  #blend-thumbnails .grid-wrap, #fast-styles .grid-wrap { height: auto !important; overflow: visible !important; }
 }
 """
+PAGE_JS = (Path(__file__).resolve().parent / "ui" / "page.js").read_text()  # keyboard divider, alt text
 
 
 def build_demo(config: AppConfig | None = None) -> gr.Blocks:
@@ -53,7 +59,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                             "Dumoulin et al. 2017).")
                 blender.build_tab(config)
     demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
-    demo.launch = functools.partial(demo.launch, css=CSS)  # Gradio 6 takes the stylesheet in launch()
+    demo.launch = functools.partial(demo.launch, css=CSS, js=PAGE_JS)  # Gradio 6 takes these in launch()
     return demo
 
 

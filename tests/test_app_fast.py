@@ -135,3 +135,11 @@ def test_blend_takes_the_style_names_of_any_network(client, photo):
 def test_contact_sheet_has_every_style(client, photo):
     tiles = client.predict(content=file(photo), model="trio (3 styles)", api_name="/contact_sheet")
     assert [tile["caption"] for tile in tiles] == ["Red", "Green", "Blue"]
+
+
+def test_the_fast_tab_offers_only_networks_that_paint_without_a_painting():
+    from ui import fast as fast_tab
+
+    assert fast_tab.is_single_style({"kind": "transformer", "net": {}})
+    assert not fast_tab.is_single_style({"kind": "transformer", "net": {"num_styles": 3}})  # the Blender's
+    assert not fast_tab.is_single_style({"kind": "arbitrary", "net": {"style_dim": 100}})  # needs a style image

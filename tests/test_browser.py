@@ -1,4 +1,5 @@
 """A real browser (Debian's chromium, driven by Playwright) uses the app the way a person does."""
+import contextlib
 import os
 from pathlib import Path
 
@@ -26,13 +27,28 @@ def _screenshot(page, name):
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
+def _browser(p, *args):
+    return p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", *args])
+
+
+@contextlib.contextmanager
+def _page(url, width=1280, height=1000, *args, permissions=()):
+    """A page of a fresh Chromium (started with args) showing the app in a width x height window."""
+    with playwright.sync_playwright() as p:
+        browser = _browser(p, *args)
+        try:
+            context = browser.new_context(viewport={"width": width, "height": height}, permissions=list(permissions))
+            page = context.new_page()
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()
+
+
 def test_upload_two_images_run_and_see_the_result(server, tmp_path, content_image, style_image):
     content_image.resize((96, 64)).save(tmp_path / "content.png")
     style_image.resize((80, 80)).save(tmp_path / "style.png")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(server)
+    with _page(server, 1280, 1000) as page:
         page.locator("#content input[type=file]").set_input_files(str(tmp_path / "content.png"))
         page.locator("#style-1 input[type=file]").set_input_files(str(tmp_path / "style.png"))
         page.get_by_label("fast").check()
@@ -46,16 +62,15 @@ def test_upload_two_images_run_and_see_the_result(server, tmp_path, content_imag
         assert page.locator("#result img").first.get_attribute("src")
         assert "stylehub" in page.locator("#download").inner_text()
         _screenshot(page, "after-run")
-        browser.close()
 
 
 def test_an_example_runs_once_then_comes_from_the_cache(server):
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        browser = _browser(p)
         for _ in range(2):  # the first click computes and caches, the second is served from the cache
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(server)
-            page.locator("table tbody tr").nth(2).click()  # Tübingen x The Starry Night
+            page.locator("#optimise-examples table tbody tr").nth(2).click()  # Tübingen x The Starry Night
             page.locator("#download a").first.wait_for(timeout=120_000)
             page.wait_for_function("!document.body.innerText.includes('processing')", timeout=30_000)
             assert page.locator("#result img").first.get_attribute("src")
@@ -66,10 +81,7 @@ def test_an_example_runs_once_then_comes_from_the_cache(server):
 
 def test_fast_and_blender_tabs_with_the_shipped_models(server):
     """The shipped networks in models/: the example photo is already there, so one click stylises it."""
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1200})
-        page.goto(server)
+    with _page(server, 1280, 1200) as page:
         page.get_by_role("tab", name="Fast").click()
         page.locator("#fast-run").click()
         page.locator("#fast-download a").first.wait_for(timeout=60_000)
@@ -88,18 +100,10 @@ def test_fast_and_blender_tabs_with_the_shipped_models(server):
         page.locator("#blend-sheet-run").click()
         page.locator("#blend-sheet img").first.wait_for(timeout=60_000)
         _screenshot(page, "blender")
-        browser.close()
-
-
-def _browser(p, *args):
-    return p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", *args])
 
 
 def test_a_failed_load_leaves_the_style_dropdown_usable(server):
-    with playwright.sync_playwright() as p:
-        browser = _browser(p)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(server)
+    with _page(server, 1280, 1000) as page:
         page.get_by_role("tab", name="Fast").click()
         page.locator("#fast-reference input, #fast-reference textarea").first.fill("not a repo id")
         page.locator("#fast-load").click()
@@ -109,14 +113,10 @@ def test_a_failed_load_leaves_the_style_dropdown_usable(server):
         page.get_by_role("option", name="The Great Wave").click()  # still usable: choosing a style runs it
         page.wait_for_function("document.querySelector('#fast-timing').innerText.includes(' ms on ')",
                                timeout=60_000)
-        browser.close()
 
 
 def test_switching_network_refreshes_the_blend(server):
-    with playwright.sync_playwright() as p:
-        browser = _browser(p)
-        page = browser.new_page(viewport={"width": 1280, "height": 1200})
-        page.goto(server)
+    with _page(server, 1280, 1200) as page:
         page.get_by_role("tab", name="Blender").click()
         page.locator("#blend-run").click()
         page.locator("#blend-download a").first.wait_for(timeout=60_000)
@@ -126,32 +126,24 @@ def test_switching_network_refreshes_the_blend(server):
         page.get_by_role("option").filter(has_not_text=page.locator("#blend-model input").input_value()).first.click()
         page.wait_for_function(f"document.querySelector('#blend-style-1 input').value !== {style!r}", timeout=30_000)
         page.wait_for_function(f"document.querySelector('#blend-result img')?.src !== {first!r}", timeout=60_000)
-        browser.close()
 
 
 def test_an_example_run_shows_its_steps_and_settings(server):
-    with playwright.sync_playwright() as p:
-        browser = _browser(p)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(server)
+    with _page(server, 1280, 1000) as page:
         page.evaluate("""() => { window.sawSteps = false;
             new MutationObserver(() => { const s = document.querySelector('#run-status');
                 if (s && /step \\d+\\/\\d+/.test(s.innerText)) window.sawSteps = true; })
               .observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
-        page.locator("table tbody tr").nth(0).click()
+        page.locator("#optimise-examples table tbody tr").nth(0).click()
         page.locator("#download a").first.wait_for(timeout=120_000)
         assert page.evaluate("window.sawSteps")
         assert page.get_by_label("fast").is_checked()
         assert page.locator("#size input[type=number]").input_value() == "32"  # what the example ran with
         assert "Done" in page.locator("#run-status").inner_text()
-        browser.close()
 
 
 def test_the_phone_layout_reaches_every_tab_and_the_result(server):
-    with playwright.sync_playwright() as p:
-        browser = _browser(p)
-        page = browser.new_page(viewport={"width": 390, "height": 844})
-        page.goto(server)
+    with _page(server, 390, 844) as page:
         for name in ("Optimise", "Fast", "Blender"):
             tab = page.get_by_role("tab", name=name)
             box = tab.bounding_box()
@@ -163,14 +155,11 @@ def test_the_phone_layout_reaches_every_tab_and_the_result(server):
         box = page.locator("#fast-result").bounding_box()
         assert box["y"] < 844 and box["y"] + box["height"] > 0  # the page brought the result into view
         _screenshot(page, "phone-fast")
-        browser.close()
 
 
 def test_the_webcam_streams_stylised_frames(server):
-    with playwright.sync_playwright() as p:
-        browser = _browser(p, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
-        page = browser.new_context(viewport={"width": 1280, "height": 1000}, permissions=["camera"]).new_page()
-        page.goto(server)
+    with _page(server, 1280, 1000, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+               permissions=["camera"]) as page:
         page.get_by_role("tab", name="Fast").click()
         page.get_by_text("Webcam (live)").locator("visible=true").first.click()
         page.locator("#fast-camera").get_by_text("Click to Access Webcam").click()
@@ -178,4 +167,117 @@ def test_the_webcam_streams_stylised_frames(server):
         page.locator("#fast-live img").first.wait_for(timeout=60_000)
         first = page.locator("#fast-live img").first.get_attribute("src")
         page.wait_for_function(f"document.querySelector('#fast-live img').src !== {first!r}", timeout=60_000)
-        browser.close()
+
+
+def test_stop_says_where_it_stopped_and_offers_the_last_preview(server, tmp_path, content_image, style_image):
+    content_image.resize((64, 48)).save(tmp_path / "content.png")
+    style_image.resize((48, 48)).save(tmp_path / "style.png")
+    with _page(server, 1280, 1000) as page:
+        page.locator("#content input[type=file]").set_input_files(str(tmp_path / "content.png"))
+        page.locator("#style-1 input[type=file]").set_input_files(str(tmp_path / "style.png"))
+        size = page.locator("#size input[type=number]")
+        size.fill("64")
+        size.press("Enter")
+        page.get_by_text("Advanced").click()
+        steps = page.get_by_label("Steps at full size")
+        steps.fill("5000")  # far more than the test waits for
+        steps.press("Enter")
+        page.locator("#run").click()
+        page.locator("#result img").first.wait_for(timeout=60_000)  # the first preview
+        page.wait_for_function("/step \\d+\\/5\\d{3}/.test(document.querySelector('#run-status').innerText)",
+                               timeout=30_000)
+        page.locator("#stop").click()
+        page.wait_for_function("/Stopped at step \\d+\\/\\d+/.test(document.querySelector('#run-status').innerText)",
+                               timeout=30_000)
+        assert "the download holds the last preview" in page.locator("#run-status").inner_text()
+        link = page.locator("#download a").first
+        link.wait_for(timeout=10_000)
+        assert link.get_attribute("href").endswith("stylehub-stopped.png")  # the partial result, offered
+        # the loss plot's legend is drawn inside its box, not cut off below it
+        legend = page.locator("#loss-plot .role-legend").first
+        legend.wait_for(timeout=10_000)
+        plot, key = page.locator("#loss-plot").bounding_box(), legend.bounding_box()
+        assert key["y"] >= plot["y"] and key["y"] + key["height"] <= plot["y"] + plot["height"]
+        _screenshot(page, "stopped")
+
+
+def test_a_video_uploaded_in_the_fast_tab_comes_back_stylised(server, tmp_path):
+    pytest.importorskip("av")
+    from test_video import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=6, size=(64, 48), fps=12)
+    with _page(server, 1280, 1000) as page:
+        page.get_by_role("tab", name="Fast").click()
+        page.get_by_text("Video", exact=True).locator("visible=true").first.click()
+        page.locator("#fast-video input[type=file]").set_input_files(str(clip))
+        page.locator("#fast-video video").first.wait_for(timeout=30_000)
+        page.locator("#fast-video-run").click()
+        page.wait_for_function("document.querySelector('#fast-video-status').innerText.includes('Done')",
+                               timeout=60_000)
+        assert "Done: 6 frames at 64×48 px" in page.locator("#fast-video-status").inner_text()
+        assert page.locator("#fast-video-result video").first.get_attribute("src")
+
+
+def test_fast_and_blender_examples_run_when_clicked(server):
+    with _page(server, 1280, 1000) as page:
+        page.get_by_role("tab", name="Fast").click()
+        rows = page.locator("#fast-examples table tbody tr")
+        assert rows.count() >= 2, "the Fast tab shows examples"
+        wanted = rows.nth(1).locator("td").nth(1).inner_text().strip()  # the second example's style
+        rows.nth(1).click()
+        page.wait_for_function(f"document.querySelector('#fast-style input').value === {wanted!r}", timeout=10_000)
+        page.wait_for_function("document.querySelector('#fast-timing').innerText.includes(' ms on ')",
+                               timeout=60_000)
+        assert page.locator("#fast-result img").first.get_attribute("src")
+        page.get_by_role("tab", name="Blender").click()
+        examples = page.locator("#blend-examples button, #blend-examples tbody tr").locator("visible=true")
+        assert examples.count() >= 2, "the Blender tab shows examples"
+        examples.nth(0).click()  # the first two styles in the slots, half and half
+        page.wait_for_function("document.querySelector('#blend-weight-3 input[type=number]').value === '0.5'",
+                               timeout=10_000)
+        page.locator("#blend-download a").first.wait_for(timeout=60_000)
+        assert " ms on " in page.locator("#blend-timing").inner_text()
+        _screenshot(page, "blender-example")
+
+
+def test_the_before_after_divider_moves_with_the_keyboard_and_images_have_words(server):
+    with _page(server, 1280, 1200) as page:
+        page.get_by_role("tab", name="Fast").click()
+        page.locator("#fast-run").click()
+        page.locator("#fast-download a").first.wait_for(timeout=60_000)
+        divider = page.locator("#fast-compare [data-testid=slider]")
+        divider.wait_for(timeout=10_000)
+        assert divider.get_attribute("role") == "slider" and "arrow keys" in divider.get_attribute("aria-label")
+        page.wait_for_timeout(300)  # the images laid out
+        divider.focus()
+        before = float(divider.get_attribute("aria-valuenow"))
+        where = "new DOMMatrix(getComputedStyle(document.querySelector('#fast-compare [data-testid=slider]'))" \
+                ".transform).m41"  # px the component moved the divider by
+        start = page.evaluate(where)
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+        assert page.evaluate(where) > start + 10  # the divider itself moved, not only its announced value
+        assert float(divider.get_attribute("aria-valuenow")) == pytest.approx(before + 15, abs=2)
+        page.keyboard.press("Home")
+        assert float(divider.get_attribute("aria-valuenow")) == pytest.approx(0, abs=1)
+        alts = page.eval_on_selector_all("#fast-compare img", "images => images.map(i => i.alt)")
+        assert alts == ["Before: your photo", "After: the stylised result"]
+        assert page.locator("#fast-result img").first.get_attribute("alt") == "The stylised image"
+        assert page.locator("#fast-content img").first.get_attribute("alt")
+
+
+def test_every_style_thumbnail_shows_on_a_phone_without_an_inner_scroll(server):
+    with _page(server, 390, 844) as page:
+        for tab, gallery in (("Blender", "#blend-thumbnails"), ("Fast", "#fast-styles")):
+            page.get_by_role("tab", name=tab).click()
+            tiles = page.locator(f"{gallery} button.thumbnail-item")
+            tiles.first.wait_for(timeout=10_000)
+            scrolls = page.eval_on_selector(f"{gallery} .grid-wrap", "e => e.scrollHeight - e.clientHeight")
+            assert scrolls <= 1, f"{gallery} scrolls inside by {scrolls} px"
+            box = page.locator(gallery).bounding_box()
+            for i in range(tiles.count()):
+                tile = tiles.nth(i).bounding_box()
+                inside = box["y"] <= tile["y"] and tile["y"] + tile["height"] <= box["y"] + box["height"] + 1
+                assert inside, (gallery, i)
+                assert tile["x"] + tile["width"] <= 390
+        _screenshot(page, "phone-thumbnails")

@@ -7,9 +7,9 @@ import torch
 from stylehub import checkpoints, fast
 from stylehub.errors import StyleHubError
 
-from .common import (FAST, SCRATCH, WEBCAM, WEBCAM_SIDE, AppConfig, ImageUpload, example_photo, folder_for, if_ready,
-                     load_model, load_photo, model_choices, problem, published_styles, resolve_model, run_network,
-                     stream_frame, visitor_error, webcam_panel)
+from .common import (FAST, SCRATCH, WEBCAM, WEBCAM_SIDE, AppConfig, ImageUpload, Recent, example_photo, examples_label,
+                     folder_for, if_ready, load_model, load_photo, model_choices, model_key, photo_key, problem,
+                     published_styles, resolve_model, run_network, stream_frame, visitor_error, webcam_panel)
 
 SLOTS = 4  # styles mixed at once; any of the network's styles can sit in any slot
 DEFAULT_SIDE = 768
@@ -55,9 +55,16 @@ def build_tab(config: AppConfig) -> None:
             timing = gr.Markdown(elem_id="blend-timing", elem_classes="status")  # also where errors and progress show
             result = gr.Image(label="Result (follows the weights)", type="pil", format="png", interactive=False,
                               height=360, elem_id="blend-result")
-            slider = gr.ImageSlider(label="Before / after", type="pil", interactive=False, max_height=360)
+            slider = gr.ImageSlider(label="Before / after", type="pil", interactive=False, max_height=360,
+                                    elem_id="blend-compare")
             download = gr.File(label="Download (lossless PNG)", interactive=False, elem_id="blend-download")
             sheet = gr.Gallery(label="Every style of the network", columns=4, height=360, elem_id="blend-sheet")
+    mix = [x for pair in zip(slots, weights) for x in pair]
+    rows = _example_mixes(example_photo(), next(iter(shipped), None), names)
+    examples = gr.Examples([row for row, _ in rows], [content, model, *mix],
+                           example_labels=[label for _, label in rows], elem_id="blend-examples",
+                           label=examples_label(example_photo()),
+                           ) if rows else None
     camera, live = webcam_panel("blend")
     choices = gr.State(shipped)
 
@@ -67,6 +74,24 @@ def build_tab(config: AppConfig) -> None:
         vector = _style_vector(checkpoints.style_names(model_config), [style_1, style_2, style_3, style_4],
                                [weight_1, weight_2, weight_3, weight_4])
         return run_network(net, load_photo(content, int(size)), vector, strength, preserve_colour, size)
+
+    recent = Recent()
+
+    def remembered(content, model, *mix_and_settings):
+        """blend, answered from `recent` when the same photo, network, mix and settings ran a moment ago: an example
+        (or a thumbnail) sets the weights, whose change events then ask for the picture the example already made."""
+        if content is None:
+            return blend(content, model, *mix_and_settings)
+        folder = folder_for(model, mix_and_settings[-1] or shipped, config)
+        key = photo_key(content), model_key(folder), *mix_and_settings[:-1]
+        return recent.get(key, lambda: blend(content, model, *mix_and_settings))
+
+    def blend_example(content, model, *mix_and_settings):
+        """An example: its network's styles in the slots' lists and thumbnails, and its mix run."""
+        folder = folder_for(model, mix_and_settings[-1] or shipped, config)
+        styles = checkpoints.style_names(checkpoints.read_config(folder))
+        lists = [gr.update(choices=styles) for _ in range(SLOTS)]
+        return *lists, _thumbnails(folder), *remembered(content, model, *mix_and_settings)
 
     def webcam(frame, model, style_1, weight_1, style_2, weight_2, style_3, weight_3, style_4, weight_4, strength,
                preserve_colour, choices):
@@ -102,13 +127,12 @@ def build_tab(config: AppConfig) -> None:
         choices = {**choices, reference: folder}
         return gr.update(choices=list(choices), value=reference), choices
 
-    mix = [x for pair in zip(slots, weights) for x in pair]
     inputs = [content, model, *mix, strength, preserve_colour, size, choices]
     outputs = [result, slider, download, timing]
     shown = dict(show_progress_on=[timing])  # progress and errors in one place: inputs and results stay usable
     run.click(blend, inputs, outputs, api_name="blend", concurrency_id=FAST, scroll_to_output=True, **shown)
     for control in (*weights, strength, size):  # the result follows the weights
-        control.change(if_ready(blend), inputs, outputs, api_visibility="private", concurrency_id=FAST,
+        control.change(if_ready(remembered), inputs, outputs, api_visibility="private", concurrency_id=FAST,
                        trigger_mode="always_last", **shown)
     for control in (*slots, preserve_colour):
         control.input(if_ready(blend), inputs, outputs, api_visibility="private", concurrency_id=FAST, **shown)
@@ -122,7 +146,10 @@ def build_tab(config: AppConfig) -> None:
         pick_model, [model, choices], refreshed, api_visibility="private", **shown).then(
         if_ready(blend), inputs, outputs, api_visibility="private", concurrency_id=FAST, **shown)
     thumbnails.select(use_alone, None, [slots[0], *weights], api_visibility="private").then(
-        if_ready(blend), inputs, outputs, api_visibility="private", concurrency_id=FAST, **shown)
+        if_ready(remembered), inputs, outputs, api_visibility="private", concurrency_id=FAST, **shown)
+    if examples is not None:  # run on click (not at start-up), then answered from `recent` for a while
+        examples.load_input_event.then(blend_example, inputs, [*slots, thumbnails, *outputs], api_visibility="private",
+                                       concurrency_id=FAST, scroll_to_output=True, **shown)
     camera.stream(webcam, [camera, model, *mix, strength, preserve_colour, choices], live, api_visibility="private",
                   concurrency_id=WEBCAM, stream_every=0.1, time_limit=120, show_progress="hidden")
 
@@ -139,6 +166,26 @@ def _style_vector(names: list[str], chosen: list[str | None], weights: list[floa
     if vector.sum() <= 0:
         raise problem("Give at least one style a weight above zero.")
     return vector
+
+
+EXAMPLE_MIXES = ((0.5, 0, 0.5, 0), (0, 0.5, 0, 0.5), (0.7, 0.3, 0, 0), (1, 1, 1, 1))  # weights of the slots
+
+
+def _example_mixes(photo: str | None, model: str | None, names: list[str]) -> list[tuple[list, str]]:
+    """(example row, its label) for a few mixes of the first network's styles, as they sit in the slots."""
+    if photo is None or model is None:
+        return []
+    slotted = [names[i] if i < len(names) else None for i in range(SLOTS)]
+    rows = []
+    for mix in EXAMPLE_MIXES:
+        if any(weight and name is None for name, weight in zip(slotted, mix)) or sum(map(bool, mix)) < 2:
+            continue
+        total, used = sum(mix), [(name, weight) for name, weight in zip(slotted, mix) if weight]
+        label = " + ".join(f"{name} {weight / total:.0%}" for name, weight in used)
+        if len(used) > 2 and len(set(mix)) == 1:
+            label = f"Styles 1-{len(used)} in equal parts"
+        rows.append(([photo, model, *[x for pair in zip(slotted, mix) for x in pair]], label))
+    return rows
 
 
 def _thumbnails(folder: str) -> list[tuple[str, str]]:

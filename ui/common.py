@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import atexit
+import collections
 import functools
 import importlib.util
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -50,6 +52,17 @@ class AppConfig:
 def example_photo() -> str | None:
     photos = sorted((EXAMPLES / "content").glob("*.jpg"))
     return str(photos[0]) if photos else None
+
+
+def examples_label(photo: str) -> str:
+    """The label of a tab's examples, crediting the photo as examples/SOURCES.md does (its work and licence)."""
+    sources = EXAMPLES / "SOURCES.md"
+    relative = Path(photo).resolve().relative_to(EXAMPLES.resolve()).as_posix()
+    for line in sources.read_text(encoding="utf-8").splitlines() if sources.is_file() else []:
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0] == relative:
+            return f"Examples, with the settings above (photo: {cells[1]}, {cells[2]})"
+    return "Examples, with the settings above"
 
 
 @functools.lru_cache(maxsize=8)
@@ -280,6 +293,42 @@ def _allowed_folder(reference: str, config: AppConfig) -> Path | None:
     path = Path(reference).expanduser().resolve()
     inside = any(path.is_relative_to(Path(root).resolve()) for root in config.model_folders)
     return path if inside and path.is_dir() else None
+
+
+class Recent:
+    """The last few results of a tab, by everything that made them, for a short while: clicking an example again,
+    or a setting that an example (or a thumbnail) changed and that asks for the same picture, is answered at once
+    instead of being run again. Entries live shorter than SCRATCH's files, so the files they name still exist."""
+
+    def __init__(self, size: int = 16, max_age: float = 300.0):
+        self.size, self.max_age = size, min(max_age, SCRATCH.max_age / 2)
+        self.items: collections.OrderedDict = collections.OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key, run):
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None and time.monotonic() - found[0] < self.max_age:
+                self.items.move_to_end(key)
+                return found[1]
+        value = run()
+        with self.lock:
+            self.items[key] = (time.monotonic(), value)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+
+def photo_key(path) -> tuple:
+    """What identifies an uploaded photo for Recent: its file, size and modification time."""
+    stat = Path(path).stat()
+    return str(path), stat.st_size, stat.st_mtime_ns
+
+
+def model_key(folder) -> tuple:
+    """What identifies a model for Recent: its folder and the modification time of its weights."""
+    weights = Path(folder) / checkpoints.WEIGHTS_NAME
+    return str(folder), weights.stat().st_mtime_ns if weights.is_file() else 0
 
 
 def if_ready(run):

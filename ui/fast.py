@@ -5,9 +5,10 @@ import gradio as gr
 
 from stylehub import checkpoints
 
-from .common import (FAST, SCRATCH, WEBCAM, WEBCAM_SIDE, AppConfig, ImageUpload, example_photo, folder_for, if_ready,
-                     load_model, load_photo, model_choices, problem, published_styles, resolve_model, run_network,
-                     stream_frame, stream_video, style_image, stylize, video_panel, webcam_panel)
+from .common import (FAST, SCRATCH, WEBCAM, WEBCAM_SIDE, AppConfig, ImageUpload, Recent, example_photo, examples_label,
+                     folder_for, if_ready, load_model, load_photo, model_choices, model_key, photo_key, problem,
+                     published_styles, resolve_model, run_network, stream_frame, stream_video, style_image, stylize,
+                     video_panel, webcam_panel)
 
 MAX_SIDE = 2048
 DEFAULT_SIDE = 1024
@@ -15,6 +16,8 @@ GALLERY_SIDE = 512
 
 
 def is_single_style(config: dict) -> bool:
+    if config["kind"] not in ("transformer", "texture"):  # e.g. "arbitrary": it needs a painting to paint with
+        return False
     if config["kind"] == "texture":
         return bool(config["net"].get("with_content", True))  # noise-only networks make textures, not pictures
     return config["net"].get("num_styles", 1) == 1
@@ -30,7 +33,7 @@ def build_tab(config: AppConfig) -> None:
                                 allow_custom_value=True,
                                 info="a shipped style, or a Hub repo id (user/name)")
             gallery_of_styles = gr.Gallery(_style_tiles(shipped), label="Styles (click one to choose it)", columns=4,
-                                           height=170, allow_preview=False, show_label=True)
+                                           height=170, allow_preview=False, show_label=True, elem_id="fast-styles")
             with gr.Row():
                 reference = gr.Textbox(label="Load a style from the Hub (user/name)", placeholder="user/style-name",
                                        scale=3, elem_id="fast-reference")
@@ -46,9 +49,14 @@ def build_tab(config: AppConfig) -> None:
             timing = gr.Markdown(elem_id="fast-timing", elem_classes="status")  # also where errors and progress show
             result = gr.Image(label="Result", type="pil", format="png", interactive=False, height=360,
                               elem_id="fast-result")
-            slider = gr.ImageSlider(label="Before / after", type="pil", interactive=False, max_height=360)
+            slider = gr.ImageSlider(label="Before / after", type="pil", interactive=False, max_height=360,
+                                    elem_id="fast-compare")
             download = gr.File(label="Download (lossless PNG)", interactive=False, elem_id="fast-download")
             sheet = gr.Gallery(label="Your photo in every style", columns=3, height=300, elem_id="fast-gallery")
+    photo = example_photo()
+    examples = gr.Examples([[photo, name] for name in shipped], [content, style], elem_id="fast-examples",
+                           label=examples_label(photo),
+                           ) if photo and shipped else None
     camera, live = webcam_panel("fast")
     clip, video_run, styled_clip, video_status = video_panel("fast")
     choices = gr.State(shipped)
@@ -58,6 +66,16 @@ def build_tab(config: AppConfig) -> None:
         net, _ = load_model(folder, config.device, style)
         photo = load_photo(content, int(size))
         return run_network(net, photo, None, strength, preserve_colour, size)
+
+    recent = Recent()
+
+    def remembered(content, style, strength=1.0, preserve_colour=False, size=DEFAULT_SIDE, choices=None):
+        """stylise, answered from `recent` when the same photo, style and settings ran a moment ago."""
+        if content is None:
+            return stylise(content, style, strength, preserve_colour, size, choices)
+        folder = folder_for(style, choices or shipped, config)
+        key = photo_key(content), model_key(folder), float(strength), bool(preserve_colour), int(size)
+        return recent.get(key, lambda: stylise(content, style, strength, preserve_colour, size, choices))
 
     def webcam(frame, style, strength=1.0, preserve_colour=False, choices=None):
         net, _ = load_model(folder_for(style, choices or shipped, config), config.device, style)
@@ -103,6 +121,9 @@ def build_tab(config: AppConfig) -> None:
                **shown)
     gallery_of_styles.select(pick_tile, None, style, api_visibility="private").then(
         if_ready(stylise), inputs, outputs, api_visibility="private", concurrency_id=FAST, **shown)
+    if examples is not None:  # run on click (not at start-up), then answered from `recent` for a while
+        examples.load_input_event.then(remembered, inputs, outputs, api_visibility="private", concurrency_id=FAST,
+                                       scroll_to_output=True, **shown)
     video_run.click(stylise_video, [clip, style, strength, preserve_colour, choices], [styled_clip, video_status],
                     api_name="fast_video", concurrency_id="video", show_progress="hidden", show_progress_on=[video_status])
     camera.stream(webcam, [camera, style, strength, preserve_colour, choices], live, api_visibility="private",

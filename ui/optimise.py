@@ -190,9 +190,10 @@ def build_tab(config: AppConfig, notice: str) -> None:
             status = gr.HTML("", elem_id="run-status", elem_classes="status")
             preview = gr.Image(label="Result (updates while it runs)", type="filepath", format="png",
                                interactive=False, height=360, elem_id="result")
-            plot = gr.LinePlot(x="step", y="loss", color="loss term", label="Loss", height=240,
+            plot = gr.LinePlot(x="step", y="loss", color="loss term", label="Loss", height=240, elem_id="loss-plot",
                                color_map={"total": "#333333", "content": "#1f77b4", "style": "#d62728"})
-            slider = gr.ImageSlider(label="Before / after", type="pil", interactive=False, max_height=360)
+            slider = gr.ImageSlider(label="Before / after", type="pil", interactive=False, max_height=360,
+                                    elem_id="compare")
             download = gr.File(label="Download (lossless PNG)", interactive=False, elem_id="download")
             used = gr.JSON(label="Settings used (to reproduce this result)")
 
@@ -245,7 +246,7 @@ def build_tab(config: AppConfig, notice: str) -> None:
     if pairs:
         # An example streams its steps and previews like a run (then comes from memory), and sets Preset and Size
         # to what it ran with.
-        examples = gr.Examples(pairs, [content, style_inputs[0]],
+        examples = gr.Examples(pairs, [content, style_inputs[0]], elem_id="optimise-examples",
                                label="Examples (public-domain paintings; run once, then kept)")
         examples.load_input_event.then(example, [content, style_inputs[0]],
                                        [status, preview, download, used, preset, size], api_visibility="private",
