@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from stylehub.backbones import BACKBONES
-from ui import blender, fast, optimise
+from ui import anypainting, blender, fast, optimise
 from ui.common import ENGINE, AppConfig
 from ui.optimise import weights_notice
 
@@ -54,6 +54,10 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                 gr.Markdown("Milliseconds per photo: a network trained for one painting (Johnson et al. 2016; "
                             "Ulyanov et al. 2016) paints the photo in a single pass.")
                 fast.build_tab(config)
+            with gr.Tab("Any painting", elem_id="tab-any"):
+                gr.Markdown("Any painting of yours, or a mix of up to three, in one pass: a network predicts the "
+                            "painting's style and another paints with it (Ghiasi et al. 2017).")
+                anypainting.build_tab(config)
             with gr.Tab("Blender", elem_id="tab-blender"):
                 gr.Markdown("One network, many styles, any mix of them (conditional instance normalisation, "
                             "Dumoulin et al. 2017).")

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from judging import SHARED, judge  # noqa: E402  (bench/, the folder of this script)
+
 from stylehub import checkpoints, fast, images, nets, train  # noqa: E402
 
 RELU_1 = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench_fast import median_ms  # noqa: E402  (bench/, the folder of this script)
 from judging import PAINTINGS, SHARED, judge  # noqa: E402
+
 from stylehub import arbitrary, checkpoints, images  # noqa: E402
 
 CONTENTS = ("tubingen.jpg", "golden_gate.jpg")

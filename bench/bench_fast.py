@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from judging import SHARED, judge, painting_for  # noqa: E402  (bench/, the folder of this script)
+
 from stylehub import checkpoints, fast, images, onnx_io  # noqa: E402
 
 

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from judging import SHARED, judge  # noqa: E402  (bench/, the folder of this script)
+
 from stylehub import optimize  # noqa: E402
 from stylehub.backbones import pick_device  # noqa: E402
 

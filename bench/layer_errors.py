@@ -70,7 +70,8 @@ def layer_errors(output: Path, content: Path, style: Path, size: int, weights: P
             row[f"{pooling}:{name}"] = 1e4 * F.mse_loss(gram(fo[i]), gram(fs[i])).item()
         row[f"{pooling}:style"] = sum(row[f"{pooling}:{n}"] for n in STYLE_LAYERS) / len(STYLE_LAYERS)
         if pooling == "max":
-            row["content"] = F.mse_loss(fo[CONTENT_LAYER], features(net, load(content, like=like))[CONTENT_LAYER]).item()
+            target = features(net, load(content, like=like))[CONTENT_LAYER]
+            row["content"] = F.mse_loss(fo[CONTENT_LAYER], target).item()
     return row
 
 

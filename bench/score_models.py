@@ -25,13 +25,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from judging import PAINTINGS, judge, painting_for  # noqa: E402  (bench/, the folder of this script)
+
 from stylehub import checkpoints, fast, images  # noqa: E402
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="*", type=Path)
     p.add_argument("--photos", nargs="+", type=Path,
-                   default=[ROOT.parent / "shared" / "images" / "content" / n for n in ("tubingen.jpg", "golden_gate.jpg")])
+                   default=[ROOT.parent / "shared" / "images" / "content" / n
+                            for n in ("tubingen.jpg", "golden_gate.jpg")])
     p.add_argument("--paintings", type=Path, default=PAINTINGS)
     p.add_argument("--painting", action="append", default=[], metavar="NAME=FILE")
     p.add_argument("--size", type=int, default=512)

@@ -24,8 +24,7 @@ import numpy as np
 import torch
 
 from . import checkpoints, images
-from .arbitrary import (ArbitraryConfig, ArbitraryStyleNet, Int8Conv2d, Int8Grid, StyleNorm, centre_square,
-                        style_vector)
+from .arbitrary import ArbitraryConfig, ArbitraryStyleNet, Int8Conv2d, Int8Grid, StyleNorm, centre_square, style_vector
 from .files import write_atomically
 from .onnx_io import OnnxError, _require
 
@@ -53,8 +52,8 @@ class _Graph:
         self.producer = {out: node for node in graph.node for out in node.output}
         self.quantised = {node.output[0]: node for node in graph.node if node.op_type == "QuantizeLinear"}
         self.convs = {self._source(node.input[1]): node for node in graph.node if node.op_type == "Conv"}
-        self.epsilons = [float(self._dequantise(node).reshape(-1)[0]) for node in graph.node if node.op_type == "DequantizeLinear"
-                         and node.input[0].endswith("batchnorm/add/y")]
+        self.epsilons = [float(self._dequantise(node).reshape(-1)[0]) for node in graph.node
+                         if node.op_type == "DequantizeLinear" and node.input[0].endswith("batchnorm/add/y")]
 
     def _source(self, name: str) -> str:
         """The constant a dequantised input comes from (its own name when it is not dequantised)."""

@@ -20,9 +20,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from . import __version__
+from .arbitrary import ArbitraryConfig, ArbitraryStyleNet
 from .errors import StyleHubError
 from .files import write_atomically
-from .arbitrary import ArbitraryConfig, ArbitraryStyleNet
 from .nets import TextureConfig, TextureNet, TransformerConfig, TransformerNet
 
 WEIGHTS_NAME = "model.safetensors"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from . import __version__, arbitrary, checkpoints, fast, images, onnx_io, optimize, train
 from .backbones import BACKBONES, pick_device
-from .nets import TRANSFORMER_SIZES, TransformerNet
 from .errors import SettingsError, StyleHubError, StyleHubWarning
 from .files import cannot_write
+from .nets import TRANSFORMER_SIZES, TransformerNet
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -51,6 +51,8 @@ def _add_stylize_parser(subparsers) -> None:
     p.add_argument("--optimizer", choices=optimize.OPTIMIZERS, help=f"(default {d.optimizer})")
     p.add_argument("--learning-rate", type=float, help=f"Adam's step size (default {d.learning_rate})")
     p.add_argument("--init", choices=optimize.INITS, help=f"starting image (default {d.init})")
+    p.add_argument("--start", type=Path, metavar="IMAGE", help="begin from this image instead (refine a fast "
+                                                                "network's result); overrides --init")
     p.add_argument("--content-weight", type=float, help=f"(default {d.content_weight})")
     p.add_argument("--style-weight", type=float, help=f"(default {d.style_weight})")
     p.add_argument("--tv-weight", type=float, help=f"total variation weight (default {d.tv_weight})")
@@ -89,7 +91,8 @@ def _stylize(args) -> int:
     images.check_output_path(args.output, args.bits)
     result, bar = None, None
     try:
-        for event in optimize.stylize(args.content, args.styles, settings.replace(preview_every=0)):
+        for event in optimize.stylize(args.content, args.styles, settings.replace(preview_every=0),
+                                       start=args.start):
             if isinstance(event, optimize.Result):
                 result = event
             elif not args.json:

@@ -16,13 +16,19 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from huggingface_hub import (CommitOperationAdd, HfApi, SpaceCard, SpaceCardData, constants, get_token,
-                             snapshot_download)
+from huggingface_hub import CommitOperationAdd, HfApi, SpaceCard, SpaceCardData, constants, get_token, snapshot_download
 
 from . import __version__, cards, checkpoints
 from .backbones import hub_reachable
-from .errors import (HubAuthError, HubConflictError, HubError, HubNotFoundError, HubOfflineError,
-                     HubRateLimitError, SettingsError)
+from .errors import (
+    HubAuthError,
+    HubConflictError,
+    HubError,
+    HubNotFoundError,
+    HubOfflineError,
+    HubRateLimitError,
+    SettingsError,
+)
 from .files import write_atomically
 from .train import LOG_NAME
 

@@ -214,8 +214,8 @@ def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
     width, height = image.shape[-1], image.shape[-2]
     short = min(width, height) * long_side / max(width, height)
     if round(short) < 1:
-        raise ImageError(f"a {width}x{height} image is too thin to resize to {long_side} px on its long side (its short "
-                         f"side would be {short:.2g} px); crop it to a less elongated shape")
+        raise ImageError(f"a {width}x{height} image is too thin to resize to {long_side} px on its long side (its "
+                         f"short side would be {short:.2g} px); crop it to a less elongated shape")
     return resize(image, fit_size((width, height), long_side))
 
 
@@ -335,10 +335,10 @@ def match_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     return ((ys - ys.mean()) * (yc.std() / ys.std().clamp_min(1e-5)) + yc.mean()).clamp(0, 1)
 
 
-def combine_luminance(stylized_luminance: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """Luminance from the stylised image, chroma (I and Q) from the content: the content's colours kept."""
-    yiq = rgb_to_yiq(resize(content, (stylized_luminance.shape[-1], stylized_luminance.shape[-2])))
-    yiq = torch.cat([stylized_luminance[:, :1], yiq[:, 1:]], dim=1)
+def combine_luminance(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Luminance (Y) from the stylised image, colour or grey, chroma (I and Q) from the content: its colours kept."""
+    yiq = rgb_to_yiq(resize(content, (stylized.shape[-1], stylized.shape[-2])))
+    yiq = torch.cat([rgb_to_yiq(stylized)[:, :1], yiq[:, 1:]], dim=1)
     return yiq_to_rgb(yiq).clamp(0, 1)
 
 

@@ -20,7 +20,6 @@ from torch import nn
 
 from .errors import SettingsError
 
-
 OUTPUTS = ("tanh", "sigmoid")
 UPSAMPLES = ("nearest", "bilinear")
 

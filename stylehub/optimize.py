@@ -205,17 +205,21 @@ def steps_per_scale(scales: int, settings: StylizeSettings) -> list[int]:
     return [settings.coarse_steps] * (scales - 1) + [settings.steps]
 
 
-def stylize(content, styles, settings: StylizeSettings | None = None, **changes) -> Iterator[Progress | Result]:
+def stylize(content, styles, settings: StylizeSettings | None = None, *, start=None,
+            **changes) -> Iterator[Progress | Result]:
     """Optimise an image to have `content`'s content and the (blended) style of `styles`.
 
     content and each style: a path, PIL image, array or tensor. settings: a StylizeSettings (default: the
-    balanced preset), with `changes` applied. Yields Progress after each step, then one Result.
+    balanced preset), with `changes` applied. start: an image to begin from instead of settings.init (a fast
+    network's result, to refine it), resized to the output. Yields Progress after each step, then one Result.
     """
     settings = (settings or preset()).replace(**changes).check()
     started = time.perf_counter()
     styles = list(styles) if isinstance(styles, (list, tuple)) else [styles]
     content_image = images.load_image(content, name="content image")
     style_images = [images.load_image(s, name=f"style image {i + 1}").rgb for i, s in enumerate(styles)]
+    start_image = None if start is None else images.load_image(start, name="starting image").rgb
+    start_image = None if start_image is None else _colour_inputs(start_image, [], settings)[0]
     device = pick_device(settings.device)
     sizes = scale_sizes(content_image.size, settings)
     content_rgb, style_rgbs = _colour_inputs(images.resize(content_image.rgb, sizes[-1]), style_images, settings)
@@ -237,7 +241,9 @@ def stylize(content, styles, settings: StylizeSettings | None = None, **changes)
         style_side = round(max(size) * settings.style_scale)
         loss.set_styles([images.resize_long_side(s, style_side) for s in style_rgbs], settings.style_blend)
         targets = loss.content_targets(content_at_scale)
-        image = _initial_image(settings, content_at_scale, style_rgbs[0]) if image is None else images.resize(image, size)
+        if image is None:
+            image = _initial_image(settings, content_at_scale, style_rgbs[0]) if start_image is None else start_image
+        image = images.resize(image.to(device), size)
         for state in _optimise(image, loss, targets, count, settings):
             image, terms = state
             step += 1
@@ -248,9 +254,9 @@ def stylize(content, styles, settings: StylizeSettings | None = None, **changes)
     yield Result(finished(image), content_image.alpha, settings, time.perf_counter() - started, terms)
 
 
-def run(content, styles, settings: StylizeSettings | None = None, **changes) -> Result:
+def run(content, styles, settings: StylizeSettings | None = None, *, start=None, **changes) -> Result:
     """stylize() to the end, returning only the Result."""
-    for event in stylize(content, styles, settings, **changes):
+    for event in stylize(content, styles, settings, start=start, **changes):
         if isinstance(event, Result):
             return event
     raise AssertionError("stylize() ended without a result")

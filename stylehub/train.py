@@ -514,7 +514,8 @@ def _save(job: Job, net, optimiser, step: int, log: list[dict], world: "World") 
     tensors.update({f"optimizer.{pid}.{k}": v.detach().cpu().contiguous()
                     for pid, entry in state["state"].items() for k, v in entry.items()})
     meta = {"step": step, "param_groups": state["param_groups"], "settings": job.settings.to_dict()}
-    write_atomically(job.out_dir / STATE_NAME, lambda tmp: save_file(tensors, tmp, metadata={"stylehub": json.dumps(meta)}))
+    metadata = {"stylehub": json.dumps(meta)}
+    write_atomically(job.out_dir / STATE_NAME, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def _write_log(path: Path, log: list[dict]) -> None:

@@ -8,8 +8,8 @@ gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
 import app  # noqa: E402
-from ui import optimise  # noqa: E402
 from stylehub import optimize  # noqa: E402
+from ui import optimise  # noqa: E402
 
 TINY_CONTROLS = dict(preset="fast", size=32, backbone="vgg11", optimizer="lbfgs", init="content", steps=4,
                      coarse_steps=2, content_weight=1.0, style_weight=3.0, tv_weight=1.0, preserve_colour="none",

@@ -1,4 +1,7 @@
-"""The Fast and Blender tabs, served for real and driven through gradio_client, on tiny random networks."""
+"""The Fast, Any painting and Blender tabs, served for real and driven through gradio_client, on tiny random networks
+(and the shipped arbitrary-style network, 2.6 MB)."""
+import shutil
+
 import pytest
 import torch
 from PIL import Image
@@ -6,11 +9,12 @@ from PIL import Image
 gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
-import app  # noqa: E402
-from stylehub import checkpoints, fast, images  # noqa: E402
-from stylehub.nets import TextureConfig, TextureNet, TransformerConfig, TransformerNet  # noqa: E402
-
 from conftest import gradient_image  # noqa: E402
+
+import app  # noqa: E402
+from stylehub import arbitrary, checkpoints, fast, images  # noqa: E402
+from stylehub.nets import TextureConfig, TextureNet, TransformerConfig, TransformerNet  # noqa: E402
+from ui.common import MODELS  # noqa: E402
 
 file = gradio_client.handle_file
 
@@ -34,6 +38,7 @@ def models(tmp_path_factory):
                            styles=[{"name": "Grain"}])
     checkpoints.save_model(_net(3, 3), folder / "trio", styles=[{"name": n} for n in ("Red", "Green", "Blue")])
     checkpoints.save_model(_net(2, 4), folder / "duo", styles=[{"name": n} for n in ("Cyan", "Magenta")])
+    shutil.copytree(MODELS / "arbitrary", folder / "arbitrary")
     (folder / "broken").mkdir()
     (folder / "broken" / "config.json").write_text("{nope")  # listed models skip a broken folder
     return folder
@@ -143,3 +148,37 @@ def test_the_fast_tab_offers_only_networks_that_paint_without_a_painting():
     assert fast_tab.is_single_style({"kind": "transformer", "net": {}})
     assert not fast_tab.is_single_style({"kind": "transformer", "net": {"num_styles": 3}})  # the Blender's
     assert not fast_tab.is_single_style({"kind": "arbitrary", "net": {"style_dim": 100}})  # needs a style image
+
+
+def test_any_painting_mixes_paintings_and_names_a_bad_one(client, photo, tmp_path):
+    paintings = [tmp_path / "a.png", tmp_path / "b.png"]
+    for path, seed in zip(paintings, (7, 8)):
+        gradient_image(64, 64, seed=seed).save(path)
+    result, (before, after), download, timing = client.predict(
+        content=file(photo), painting_1=file(str(paintings[0])), size=128, api_name="/any_painting")
+    assert Image.open(download).size == (45, 30) and " ms on cpu" in timing
+    net, _ = checkpoints.load_model(MODELS / "arbitrary")
+    one = [images.load_image(str(p)).rgb for p in paintings]
+    expected = arbitrary.stylize(net, images.load_image(photo).rgb, one[:1])
+    assert (images.load_image(download).rgb - expected).abs().max() < 1.5 / 255  # the engine's result, as a PNG
+    *_, mixed, _ = client.predict(content=file(photo), painting_1=file(str(paintings[0])), weight_1=0.6,
+                                  painting_3=file(str(paintings[1])), weight_3=0.3, api_name="/any_painting")
+    expected = arbitrary.stylize(net, images.load_image(photo).rgb, one, weights=[2, 1])
+    assert (images.load_image(mixed).rgb - expected).abs().max() < 1.5 / 255
+    text = tmp_path / "notes.png"
+    text.write_text("not a painting")
+    with pytest.raises(Exception, match="painting 2: not an image file"):
+        client.predict(content=file(photo), painting_1=file(str(paintings[0])), painting_2=file(str(text)),
+                       api_name="/any_painting")
+    with pytest.raises(Exception, match="Add a painting first"):
+        client.predict(content=file(photo), painting_1=None, api_name="/any_painting")
+    with pytest.raises(Exception, match="at least one painting a weight above zero"):
+        client.predict(content=file(photo), painting_1=file(str(paintings[0])), weight_1=0.0,
+                       api_name="/any_painting")
+
+
+def test_any_painting_says_so_when_the_network_is_missing(tmp_path):
+    demo = app.build_demo(app.AppConfig(device="cpu", models=tmp_path))
+    shown = [block.value for block in demo.blocks.values() if getattr(block, "elem_id", None) == "any-missing"]
+    assert shown and "models/arbitrary" in shown[0]
+    assert "any_painting" not in [fn.api_name for fn in demo.fns.values()]

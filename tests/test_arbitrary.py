@@ -5,12 +5,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import SHARED, requires_shared
 
 from stylehub import arbitrary, checkpoints, cli, fast, images
 from stylehub.arbitrary import ArbitraryConfig, ArbitraryStyleNet, Int8Conv2d, Int8Grid
 from stylehub.errors import SettingsError
-
-from conftest import SHARED, requires_shared
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "arbitrary"
 PHOTO = SHARED / "images" / "content" / "golden_gate.jpg"

@@ -22,14 +22,14 @@ from safetensors.torch import save_file
 gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
+from conftest import gradient_image  # noqa: E402
+from test_hub import TOKEN, fake_hub  # noqa: E402,F401  (the local Hub server fixture)
+
 import app  # noqa: E402
 from stylehub import checkpoints, fast, hub, images  # noqa: E402
 from stylehub.checkpoints import CheckpointError  # noqa: E402
 from stylehub.nets import TransformerConfig, TransformerNet  # noqa: E402
 from ui.common import Scratch  # noqa: E402
-
-from conftest import gradient_image  # noqa: E402
-from test_hub import TOKEN, fake_hub  # noqa: E402,F401  (the local Hub server fixture)
 
 file = gradio_client.handle_file
 SECRET = "s3cret-contents-of-a-server-file"
@@ -159,7 +159,7 @@ def test_a_kill_during_a_checkpoint_write_never_leaves_a_broken_model(tmp_path):
     assert config["styles"][0]["name"] in ("Dots", "Big")
 
 
-# --- the app: visitors choose shipped styles and Hub repo ids, never server paths --------------------------------------
+# --- the app: visitors choose shipped styles and Hub repo ids, never server paths -------------------------------------
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):

@@ -2,14 +2,13 @@ import time
 
 import pytest
 import torch
+from conftest import HED_VGG16, requires_shared
 from safetensors.torch import save_file
 from torch import nn
 
 from stylehub import backbones
 from stylehub.backbones import BACKBONES, load_backbone, normalize_weights
 from stylehub.errors import SettingsError, WeightsUnavailableError
-
-from conftest import HED_VGG16, requires_shared
 
 VGG_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
 

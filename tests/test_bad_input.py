@@ -6,17 +6,16 @@ import warnings
 
 import pytest
 import torch
+from conftest import gradient_image
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+from test_cli import TINY, TINY_TRAIN
+from test_hub import fake_hub, model_dir  # noqa: F401 (fixtures)
 
 from stylehub import checkpoints, cli, files, images, optimize, train
 from stylehub.errors import ImageError, OutputError, SettingsError, StyleHubWarning
 from stylehub.nets import TransformerConfig, TransformerNet
-
-from conftest import gradient_image
-from test_cli import TINY, TINY_TRAIN
-from test_hub import fake_hub, model_dir  # noqa: F401 (fixtures)
 
 NAN, INF = float("nan"), float("inf")
 
@@ -264,7 +263,8 @@ def test_resume_checks_the_training_state(pictures, tmp_path):
         (tensors, None, "not a StyleHub training state"),
         (tensors, {"stylehub": "{broken"}, "unreadable training state"),
         (bigger, header, "does not match this network"),
-        ({k: v for k, v in tensors.items() if not k.startswith("net.conv1")}, header, "net.conv1.conv.weight is missing"),
+        ({k: v for k, v in tensors.items() if not k.startswith("net.conv1")}, header,
+         "net.conv1.conv.weight is missing"),
     ]:
         save_file(damaged, str(state), metadata=metadata)
         with pytest.raises(SettingsError, match=message):

@@ -37,11 +37,18 @@ def test_several_styles_and_layer_options(inputs, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_stylize_starts_from_a_given_image(inputs, tmp_path):
+    out = tmp_path / "out.png"
+    assert cli.main(["stylize", *map(str, inputs), "-o", str(out), *TINY, "--start", str(inputs[1])]) == 0
+    assert Image.open(out).size == (32, 21)
+
+
 @pytest.mark.parametrize("args, message", [
     (["missing.png", "style.jpg", "-o", "out.png"], "content image: no such file"),
     (["content.png", "style.jpg", "-o", "out.gif"], "unsupported output type"),
     (["content.png", "style.jpg", "-o", "out.png", "--size", "9000"], "size must be between"),
     (["content.png", "notes.txt", "-o", "out.png"], "style image 1: not an image"),
+    (["content.png", "style.jpg", "-o", "out.png", "--start", "notes.txt"], "starting image: not an image"),
 ])
 def test_errors_are_one_line_with_exit_1(inputs, tmp_path, capsys, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)

@@ -13,16 +13,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import gradient_image
+from fake_hub import FakeHub
 from huggingface_hub import ModelCard, constants
 from PIL import Image
 
 from stylehub import cards, checkpoints, cli, hub
-from stylehub.errors import (HubAuthError, HubConflictError, HubNotFoundError, HubOfflineError, HubRateLimitError,
-                             SettingsError)
+from stylehub.errors import (
+    HubAuthError,
+    HubConflictError,
+    HubNotFoundError,
+    HubOfflineError,
+    HubRateLimitError,
+    SettingsError,
+)
 from stylehub.nets import TransformerConfig, TransformerNet
-
-from conftest import gradient_image
-from fake_hub import FakeHub
 
 TOKEN = "hf_testtokenNeverPrintMe7f3c9a1b"
 PUBLISHED = {".gitattributes", "model.safetensors", "config.json", "README.md", "preview.png", "loss_curve.png",
@@ -289,7 +294,8 @@ def test_curated_styles_merge_the_registry_with_a_search(fake_hub, model_dir, tm
 def test_deploy_creates_a_gradio_space_in_one_commit(fake_hub, tmp_path, capsys):
     root = tmp_path / "checkout"
     for name, text in {"app.py": "import gradio\n", "requirements.txt": "gradio\n", "stylehub/__init__.py": "",
-                       "ui/__init__.py": "", "stylehub/__pycache__/x.cpython-311.pyc": "", "models/registry.json": "[]\n",
+                       "ui/__init__.py": "", "stylehub/__pycache__/x.cpython-311.pyc": "",
+                       "models/registry.json": "[]\n",
                        "models/starry/config.json": "{}", "models/starry/training_state.safetensors": "",
                        "examples/content/a.jpg": "jpg", ".git/HEAD": "ref",
                        "README.md": "---\ntitle: StyleHub\nsdk: gradio\napp_file: app.py\n---\n\n# StyleHub\n"}.items():
@@ -299,7 +305,8 @@ def test_deploy_creates_a_gradio_space_in_one_commit(fake_hub, tmp_path, capsys)
     assert url == f"{fake_hub.url}/spaces/alice/demo"
     space = fake_hub.repo("alice/demo", type="space")
     assert space.sdk == "gradio" and len(space.commits) == 2
-    assert set(space.files) == {".gitattributes", "app.py", "requirements.txt", "stylehub/__init__.py", "ui/__init__.py",
+    assert set(space.files) == {".gitattributes", "app.py", "requirements.txt", "stylehub/__init__.py",
+                                "ui/__init__.py",
                                 "models/registry.json", "models/starry/config.json", "examples/content/a.jpg",
                                 "README.md"}
     assert space.files["README.md"] == (root / "README.md").read_bytes()

@@ -185,7 +185,8 @@ def test_network_normalisation_does_not_depend_on_the_networks_scale():
     image, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
     results = []
     for net in (extractor, louder):
-        loss = losses.PerceptualLoss(net, content_layers={"relu4_2": 1.0}, style_layers={"relu1_1": 1.0, "relu3_1": 1.0},
+        loss = losses.PerceptualLoss(net, content_layers={"relu4_2": 1.0},
+                                     style_layers={"relu1_1": 1.0, "relu3_1": 1.0},
                                      weights=losses.LossWeights(), normalisation="network")
         loss.set_styles([style])
         results.append(loss(image, loss.content_targets(style)))

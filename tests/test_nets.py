@@ -3,8 +3,14 @@ import torch
 import torch.nn.functional as F
 
 from stylehub.errors import SettingsError
-from stylehub.nets import (ConditionalInstanceNorm2d, TextureConfig, TextureNet, TransformerConfig, TransformerNet,
-                           TRANSFORMER_SIZES)
+from stylehub.nets import (
+    TRANSFORMER_SIZES,
+    ConditionalInstanceNorm2d,
+    TextureConfig,
+    TextureNet,
+    TransformerConfig,
+    TransformerNet,
+)
 
 SLIM = TRANSFORMER_SIZES["slim"]
 

@@ -5,11 +5,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import SHARED, requires_shared
 
 from stylehub import checkpoints, cli, fast, images, onnx_io
 from stylehub.nets import TextureConfig, TextureNet, TransformerConfig, TransformerNet
-
-from conftest import SHARED, requires_shared
 
 pytest.importorskip("onnx", reason="the onnx extra is not installed")
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")

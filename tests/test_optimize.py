@@ -90,6 +90,17 @@ def test_saturated_pixels_do_not_stall_lbfgs(tiny, monkeypatch):
     assert progress[-1].losses["total"] < 0.3 * progress[0].losses["total"]
 
 
+def test_start_image_is_where_the_optimisation_begins(content_image, style_image, tiny):
+    start = torch.zeros(1, 3, 10, 15)  # another size: resized to the output
+    settings = tiny.replace(min_size=None, steps=1, preserve_colour="none")
+    from_start = optimize.run(content_image, style_image, settings, start=start)
+    from_content = optimize.run(content_image, style_image, settings)
+    assert from_start.image.shape == from_content.image.shape
+    assert from_start.image.mean() < 0.5 * from_content.image.mean()  # one step stays near the black start
+    with pytest.raises(ImageError, match="starting image"):
+        optimize.run(content_image, style_image, settings, start="missing.png")
+
+
 def test_stop_between_steps(content_image, style_image, tiny):
     stream = optimize.stylize(content_image, style_image, tiny.replace(steps=50))
     seen = [next(stream) for _ in range(3)]

@@ -5,12 +5,11 @@ import sys
 
 import pytest
 import torch
+from conftest import HED_VGG16, SHARED, requires_shared
 
 from stylehub import images, optimize
 from stylehub.backbones import load_backbone
 from stylehub.losses import LossWeights, PerceptualLoss
-
-from conftest import HED_VGG16, SHARED, requires_shared
 
 CONTENT = SHARED / "images" / "content" / "tubingen.jpg"
 STYLE = SHARED / "images" / "style" / "starry_night.jpg"

@@ -5,11 +5,10 @@ import sys
 from pathlib import Path
 
 import torch
+from conftest import gradient_image
 
 from stylehub import cards, checkpoints
 from stylehub.nets import TransformerConfig, TransformerNet
-
-from conftest import gradient_image
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 

@@ -2,13 +2,12 @@ import json
 
 import pytest
 import torch
+from conftest import gradient_image
 from safetensors.torch import save_file
 
 from stylehub import checkpoints, fast, images, train
 from stylehub.errors import SettingsError
 from stylehub.nets import TextureConfig, TextureNet, TransformerConfig, TransformerNet
-
-from conftest import gradient_image
 
 
 @pytest.fixture

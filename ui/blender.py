@@ -7,9 +7,31 @@ import torch
 from stylehub import checkpoints, fast
 from stylehub.errors import StyleHubError
 
-from .common import (FAST, SCRATCH, WEBCAM, WEBCAM_SIDE, AppConfig, ImageUpload, Recent, example_photo, examples_label,
-                     folder_for, if_ready, load_model, load_photo, model_choices, model_key, photo_key, problem,
-                     published_styles, resolve_model, run_network, stream_frame, visitor_error, webcam_panel)
+from .common import (
+    FAST,
+    SCRATCH,
+    WEBCAM,
+    WEBCAM_SIDE,
+    AppConfig,
+    Recent,
+    example_photo,
+    examples_label,
+    folder_for,
+    if_ready,
+    load_model,
+    load_photo,
+    model_choices,
+    model_key,
+    photo_key,
+    photo_upload,
+    problem,
+    published_styles,
+    resolve_model,
+    run_network,
+    stream_frame,
+    visitor_error,
+    webcam_panel,
+)
 
 SLOTS = 4  # styles mixed at once; any of the network's styles can sit in any slot
 DEFAULT_SIDE = 768
@@ -26,8 +48,7 @@ def build_tab(config: AppConfig) -> None:
     names = checkpoints.style_names(checkpoints.read_config(first)) if first else []
     with gr.Row():
         with gr.Column(scale=1):
-            content = ImageUpload(label="Photo", type="filepath", value=example_photo(), sources=["upload", "clipboard"],
-                                  height=240, elem_id="blend-content")
+            content = photo_upload("blend-content")
             model = gr.Dropdown(list(shipped), value=next(iter(shipped), None), label="Multi-style network",
                                 elem_id="blend-model")
             thumbnails = gr.Gallery(_thumbnails(first) if first else [], label="Its styles (click one to use it alone)",

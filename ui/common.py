@@ -36,6 +36,12 @@ class ImageUpload(gr.Image):
         return None if payload is None else payload.path
 
 
+def photo_upload(elem_id: str, height: int = 240) -> ImageUpload:
+    """The photo upload of the network tabs, holding the example photo to begin with."""
+    return ImageUpload(label="Photo", type="filepath", value=example_photo(), sources=["upload", "clipboard"],
+                       height=height, elem_id=elem_id)
+
+
 @dataclass
 class AppConfig:
     backbone: str = optimize.StylizeSettings.backbone
@@ -56,13 +62,19 @@ def example_photo() -> str | None:
 
 def examples_label(photo: str) -> str:
     """The label of a tab's examples, crediting the photo as examples/SOURCES.md does (its work and licence)."""
+    credit = example_credit(photo)
+    return f"Examples, with the settings above (photo: {credit})" if credit else "Examples, with the settings above"
+
+
+def example_credit(path: str) -> str | None:
+    """"work, licence" of a file under examples/, as examples/SOURCES.md gives them; None when it is not listed."""
     sources = EXAMPLES / "SOURCES.md"
-    relative = Path(photo).resolve().relative_to(EXAMPLES.resolve()).as_posix()
+    relative = Path(path).resolve().relative_to(EXAMPLES.resolve()).as_posix()
     for line in sources.read_text(encoding="utf-8").splitlines() if sources.is_file() else []:
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) >= 3 and cells[0] == relative:
-            return f"Examples, with the settings above (photo: {cells[1]}, {cells[2]})"
-    return "Examples, with the settings above"
+            return f"{cells[1]}, {cells[2]}"
+    return None
 
 
 @functools.lru_cache(maxsize=8)
@@ -165,8 +177,13 @@ def webcam_panel(prefix: str) -> tuple[gr.Image, gr.Image]:
 
 def run_network(net, photo, styles, strength: float, preserve_colour: bool, size: int | None = None):
     """(result, (before, after), PNG path, timing line) for one stylisation with a trained network."""
+    return timed_result(net, photo, lambda: stylize(net, photo, styles, strength, preserve_colour), size)
+
+
+def timed_result(net, photo, paint, size: int | None = None):
+    """(result, (before, after), PNG path, timing line) for the picture paint() returns, and the time it took."""
     started = time.perf_counter()
-    styled = stylize(net, photo, styles, strength, preserve_colour)
+    styled = paint()
     milliseconds = (time.perf_counter() - started) * 1000
     result = SCRATCH.png(styled)
     timing = f"{styled.shape[-1]}×{styled.shape[-2]} px in {milliseconds:.0f} ms on {runs_on(net)}"

@@ -5,10 +5,34 @@ import gradio as gr
 
 from stylehub import checkpoints
 
-from .common import (FAST, SCRATCH, WEBCAM, WEBCAM_SIDE, AppConfig, ImageUpload, Recent, example_photo, examples_label,
-                     folder_for, if_ready, load_model, load_photo, model_choices, model_key, photo_key, problem,
-                     published_styles, resolve_model, run_network, stream_frame, stream_video, style_image, stylize,
-                     video_panel, webcam_panel)
+from .common import (
+    FAST,
+    SCRATCH,
+    WEBCAM,
+    WEBCAM_SIDE,
+    AppConfig,
+    Recent,
+    example_photo,
+    examples_label,
+    folder_for,
+    if_ready,
+    load_model,
+    load_photo,
+    model_choices,
+    model_key,
+    photo_key,
+    photo_upload,
+    problem,
+    published_styles,
+    resolve_model,
+    run_network,
+    stream_frame,
+    stream_video,
+    style_image,
+    stylize,
+    video_panel,
+    webcam_panel,
+)
 
 MAX_SIDE = 2048
 DEFAULT_SIDE = 1024
@@ -27,8 +51,7 @@ def build_tab(config: AppConfig) -> None:
     shipped = model_choices(config.models, is_single_style)
     with gr.Row():
         with gr.Column(scale=1):
-            content = ImageUpload(label="Photo", type="filepath", value=example_photo(), sources=["upload", "clipboard"],
-                                  height=260, elem_id="fast-content")
+            content = photo_upload("fast-content", height=260)
             style = gr.Dropdown(list(shipped), value=next(iter(shipped), None), label="Style", elem_id="fast-style",
                                 allow_custom_value=True,
                                 info="a shipped style, or a Hub repo id (user/name)")
@@ -125,7 +148,8 @@ def build_tab(config: AppConfig) -> None:
         examples.load_input_event.then(remembered, inputs, outputs, api_visibility="private", concurrency_id=FAST,
                                        scroll_to_output=True, **shown)
     video_run.click(stylise_video, [clip, style, strength, preserve_colour, choices], [styled_clip, video_status],
-                    api_name="fast_video", concurrency_id="video", show_progress="hidden", show_progress_on=[video_status])
+                    api_name="fast_video", concurrency_id="video", show_progress="hidden",
+                    show_progress_on=[video_status])
     camera.stream(webcam, [camera, style, strength, preserve_colour, choices], live, api_visibility="private",
                   concurrency_id=WEBCAM, stream_every=0.1, time_limit=120, show_progress="hidden")
 

@@ -150,9 +150,9 @@ def build_tab(config: AppConfig, notice: str) -> None:
             with gr.Tabs():
                 for slot in range(STYLE_SLOTS):
                     with gr.Tab(f"Style {slot + 1}"):
-                        style_inputs.append(ImageUpload(label=f"Style image {slot + 1}" + (" (optional)" if slot else ""),
-                                                     type="filepath", sources=["upload", "clipboard"], height=200,
-                                                     elem_id=f"style-{slot + 1}"))
+                        label = f"Style image {slot + 1}" + (" (optional)" if slot else "")
+                        style_inputs.append(ImageUpload(label=label, type="filepath", sources=["upload", "clipboard"],
+                                                        height=200, elem_id=f"style-{slot + 1}"))
                         blend_inputs.append(gr.Slider(0, 1, value=1.0, step=0.05, label="Blend weight"))
             preset = gr.Radio(list(optimize.PRESETS), value=optimize.DEFAULT_PRESET, label="Preset",
                               info="fast: a quick look; best: more iterations at every scale")
@@ -185,7 +185,7 @@ def build_tab(config: AppConfig, notice: str) -> None:
                                           placeholder="relu1_1, relu2_1, relu3_1:0.5")
             with gr.Row():
                 run = gr.Button("Stylise", variant="primary", interactive=not notice, elem_id="run")
-                stop = gr.Button("Stop", variant="stop", elem_id="stop")
+                stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
         with gr.Column(scale=1, elem_classes="results"):
             status = gr.HTML("", elem_id="run-status", elem_classes="status")
             preview = gr.Image(label="Result (updates while it runs)", type="filepath", format="png",
@@ -206,11 +206,16 @@ def build_tab(config: AppConfig, notice: str) -> None:
     controls = [preset, size, backbone, optimizer, init, steps, coarse_steps, content_weight, style_weight, tv_weight,
                 preserve_colour, style_scale, style_statistic, content_layers, style_layers, seed]
 
+    # Each visitor's newest preview while a run goes on, for Stop: the preview component's own value is not sent
+    # reliably while an update to it is on its way.
+    newest_preview: dict[str | None, str] = {}
+
     # The None defaults make those parameters optional for API clients, who then get the controls' values.
     def stylize(content, style_1, style_2=None, style_3=None, weight_1=None, weight_2=None, weight_3=None,
                 preset=None, size=None, backbone=None, optimizer=None, init=None, steps=None, coarse_steps=None,
                 content_weight=None, style_weight=None, tv_weight=None, preserve_colour=None, style_scale=None,
-                style_statistic=None, content_layers=None, style_layers=None, seed=None):
+                style_statistic=None, content_layers=None, style_layers=None, seed=None,
+                request: gr.Request = None):
         try:
             settings = settings_from_controls(config, preset, size, backbone, optimizer, init, steps, coarse_steps,
                                               content_weight, style_weight, tv_weight, preserve_colour, style_scale,
@@ -218,7 +223,16 @@ def build_tab(config: AppConfig, notice: str) -> None:
         except StyleHubError as err:
             raise problem(str(err)) from None
         chosen = [(s, w) for s, w in ((style_1, weight_1), (style_2, weight_2), (style_3, weight_3)) if s is not None]
-        yield from stream_stylize(content, [s for s, _ in chosen], [w for _, w in chosen] or None, settings, config)
+        visitor = request.session_hash if request is not None else None
+        for outputs in stream_stylize(content, [s for s, _ in chosen], [w for _, w in chosen] or None, settings,
+                                      config):
+            if isinstance(outputs[0], (str, Path)):
+                newest_preview[visitor] = str(outputs[0])
+            yield outputs
+        newest_preview.pop(visitor, None)
+
+    def stop(status, request: gr.Request = None):
+        return stopped(newest_preview.pop(request.session_hash if request is not None else None, None), status)
 
     outputs = [preview, plot, slider, download, used, status]
     waiting = "() => 'Waiting for the engine…'"
@@ -227,7 +241,7 @@ def build_tab(config: AppConfig, notice: str) -> None:
     job = run.click(stylize, [content, *style_inputs, *blend_inputs, *controls], outputs, api_name="stylize",
                     concurrency_id=ENGINE, concurrency_limit=config.concurrency, show_progress="hidden",
                     show_progress_on=[status], scroll_to_output=True)
-    stop.click(stopped, [preview, status], [download, status], cancels=[job], api_visibility="private")
+    stop_button.click(stop, [status], [download, status], cancels=[job], api_visibility="private")
 
     finished = {}  # an example's final outputs, by the contents of its two images: each example runs once
 

@@ -5,6 +5,7 @@
     "result": "The stylised image",
     "fast-result": "The stylised image",
     "blend-result": "The stylised image (a mix of styles)",
+    "any-result": "The photo painted in the style of your paintings",
     "fast-live": "The latest webcam frame, stylised",
     "blend-live": "The latest webcam frame, stylised",
   };
