@@ -360,5 +360,3 @@ def _optimise(image: torch.Tensor, loss: PerceptualLoss, targets, steps: int, se
             optimiser.state.clear()
             if stalled == 2:
                 return
-                return
-        yield image, dict(last)

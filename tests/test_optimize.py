@@ -34,9 +34,10 @@ def test_stylize_streams_progress_then_result(content_image, style_image, tiny):
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_optimisation_lowers_the_loss(content_image, style_image, tiny, optimizer):
     settings = tiny.replace(min_size=32, steps=15, optimizer=optimizer, learning_rate=0.05)
-    losses = [e.losses["total"] for e in optimize.stylize(content_image, style_image, settings)
-              if isinstance(e, Progress)]
-    assert losses[-1] < 0.7 * losses[0]
+    progress = [e for e in optimize.stylize(content_image, style_image, settings) if isinstance(e, Progress)]
+    assert progress[-1].losses["total"] < 0.7 * progress[0].losses["total"]
+    assert [e.step for e in progress] == list(range(1, len(progress) + 1))  # one event a step
+    assert len(progress) <= progress[-1].total and (optimizer == "lbfgs" or len(progress) == progress[-1].total)
 
 
 @pytest.mark.parametrize("init", optimize.INITS)
