@@ -28,6 +28,7 @@ CSS = """
 #loss-plot { display: flex; flex-direction: column; }  /* the chart below the label, its legend inside the box */
 #loss-plot > .vega-embed { flex: 1 1 0; min-height: 0; height: auto; }
 [data-testid=slider]:focus-visible { outline: 3px solid var(--color-accent); outline-offset: -3px; }
+#blend-thumbnails .caption-label { white-space: normal; max-width: 100%; }  /* a style's whole name */
 @media (max-width: 640px) {  /* phones: every tab's name on screen, smaller boxes, no tile cut off */
   .tab-container button { padding: 0 10px; font-size: 15px; }
   .gallery-container .grid-wrap { max-height: none !important; }
@@ -44,24 +45,26 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     notice = weights_notice(config)
     with gr.Blocks(title="StyleHub", delete_cache=CACHE_LIFETIME) as demo:
         gr.Markdown("# StyleHub\nNeural style transfer: paint any photo in the style of any picture.")
-        with gr.Tabs():
-            with gr.Tab("Optimise", elem_id="tab-optimise"):
+        with gr.Tabs() as tabs:
+            with gr.Tab("Optimise", id="optimise", elem_id="tab-optimise"):
                 gr.Markdown("Best quality, any style image, seconds to minutes: the image itself is optimised to "
                             "match the photo's content and the painting's texture (Gatys et al. 2016).")
                 gr.Markdown(notice, visible=bool(notice), elem_id="weights-notice")
-                optimise.build_tab(config, notice)
-            with gr.Tab("Fast", elem_id="tab-fast"):
+                refine = optimise.build_tab(config, notice)
+            with gr.Tab("Fast", id="fast", elem_id="tab-fast"):
                 gr.Markdown("Milliseconds per photo: a network trained for one painting (Johnson et al. 2016; "
                             "Ulyanov et al. 2016) paints the photo in a single pass.")
                 fast.build_tab(config)
-            with gr.Tab("Any painting", elem_id="tab-any"):
+            with gr.Tab("Any painting", id="any", elem_id="tab-any"):
                 gr.Markdown("Any painting of yours, or a mix of up to three, in one pass: a network predicts the "
                             "painting's style and another paints with it (Ghiasi et al. 2017).")
-                anypainting.build_tab(config)
-            with gr.Tab("Blender", elem_id="tab-blender"):
+                refine_button = anypainting.build_tab(config, refine)
+            with gr.Tab("Blender", id="blender", elem_id="tab-blender"):
                 gr.Markdown("One network, many styles, any mix of them (conditional instance normalisation, "
                             "Dumoulin et al. 2017).")
                 blender.build_tab(config)
+        if refine_button is not None:  # Refine continues in the Optimise tab
+            refine_button.click(lambda: gr.Tabs(selected="optimise"), None, tabs, queue=False, api_visibility="private")
     demo.queue(default_concurrency_limit=config.concurrency, max_size=config.max_queue)
     demo.launch = functools.partial(demo.launch, css=CSS, js=PAGE_JS)  # Gradio 6 takes these in launch()
     return demo

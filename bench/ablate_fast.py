@@ -22,13 +22,9 @@ import time
 from pathlib import Path
 
 import torch
+from judging import SHARED, judge  # (bench/, the folder of this script) first: it puts the checkout on sys.path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from judging import SHARED, judge  # noqa: E402  (bench/, the folder of this script)
-
-from stylehub import checkpoints, fast, images, nets, train  # noqa: E402
+from stylehub import checkpoints, fast, images, nets, train
 
 RELU_1 = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # The shipped single-style networks' recipe (models/*/config.json "training"), at ablation scale.

@@ -14,19 +14,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
+from bench_fast import median_ms  # (bench/, the folder of this script)
+from judging import PAINTINGS, ROOT, SHARED, judge  # first: it puts the checkout on sys.path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench_fast import median_ms  # noqa: E402  (bench/, the folder of this script)
-from judging import PAINTINGS, SHARED, judge  # noqa: E402
-
-from stylehub import arbitrary, checkpoints, images  # noqa: E402
+from stylehub import arbitrary, checkpoints, images
 
 CONTENTS = ("tubingen.jpg", "golden_gate.jpg")
 STYLES = ("starry_night.jpg", "wave.jpg", "udnie.jpg", "candy.jpg")

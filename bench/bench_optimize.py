@@ -23,21 +23,18 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import torch
+from judging import SHARED, judge  # (bench/, the folder of this script) first: it puts the checkout on sys.path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from judging import SHARED, judge  # noqa: E402  (bench/, the folder of this script)
-
-from stylehub import images, losses, optimize  # noqa: E402
-from stylehub.backbones import pick_device  # noqa: E402
+from stylehub import images, losses, optimize
+from stylehub.backbones import pick_device
 
 
 class PeakMemory:
     """Peak resident memory of process `pid` (CPU, sampled) or peak allocated GPU memory while the block runs, MiB."""
 
-    def __init__(self, device: torch.device, pid: int | str = "self"):
+    def __init__(self, device: torch.device, pid: int | None = None):  # None: this process
         self.device, self.pid, self.peak, self._running = device, pid, 0.0, False
 
     def __enter__(self):
@@ -50,9 +47,13 @@ class PeakMemory:
         return self
 
     def _sample(self):
-        while self._running:
-            self.peak = max(self.peak, _rss_mib(self.pid))
-            time.sleep(0.02)
+        try:
+            process = psutil.Process(self.pid)
+            while self._running:
+                self.peak = max(self.peak, process.memory_info().rss / 2**20)
+                time.sleep(0.02)
+        except psutil.NoSuchProcess:  # the process has ended
+            pass
 
     def __exit__(self, *exc):
         if self.device.type == "cuda":
@@ -60,17 +61,6 @@ class PeakMemory:
         else:
             self._running = False
             self._thread.join()
-
-
-def _rss_mib(pid: int | str = "self") -> float:
-    try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except OSError:  # the process has ended
-        return 0.0
-    for line in lines:
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 class CountedEvaluations:
@@ -105,7 +95,7 @@ def run_preset(content: Path, style: Path, settings, out: Path) -> dict:
 
 
 def run_reference(content: Path, style: Path, size: int, iters: int, weights: str, out: Path) -> dict:
-    """reference_gatys.py in a child process; its peak memory is sampled from /proc (CPU only)."""
+    """reference_gatys.py in a child process; its peak memory is sampled (CPU only)."""
     command = [sys.executable, str(SHARED / "tools" / "reference_gatys.py"), str(content), str(style), "-o", str(out),
                "--size", str(size), "--iters", str(iters), "--weights", weights,
                "--threads", str(torch.get_num_threads())]

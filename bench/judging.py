@@ -1,4 +1,8 @@
-"""What the benchmarks share: ../shared's judge, and the painting a style was learnt from."""
+"""What the benchmarks share: ../shared's judge, and the painting a style was learnt from.
+
+A script imports this module before stylehub: it puts the checkout first on sys.path, so that `python bench/x.py`
+benchmarks this checkout's stylehub, installed or not.
+"""
 from __future__ import annotations
 
 import json
@@ -7,6 +11,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared"
 PAINTINGS = SHARED / "images" / "style"
 KNOWN_PAINTINGS = {"The Starry Night": "starry_night.jpg", "The Great Wave": "wave.jpg",  # names unlike the file

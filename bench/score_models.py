@@ -17,23 +17,20 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from judging import PAINTINGS, ROOT, SHARED, judge, painting_for  # (bench/) first: puts the checkout on sys.path
 
-from judging import PAINTINGS, judge, painting_for  # noqa: E402  (bench/, the folder of this script)
-
-from stylehub import checkpoints, fast, images  # noqa: E402
+from stylehub import checkpoints, fast, images
+from stylehub.model import Model
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="*", type=Path)
     p.add_argument("--photos", nargs="+", type=Path,
-                   default=[ROOT.parent / "shared" / "images" / "content" / n
+                   default=[SHARED / "images" / "content" / n
                             for n in ("tubingen.jpg", "golden_gate.jpg")])
     p.add_argument("--paintings", type=Path, default=PAINTINGS)
     p.add_argument("--painting", action="append", default=[], metavar="NAME=FILE")
@@ -42,20 +39,19 @@ def main() -> None:
     args = p.parse_args()
     overrides = dict(item.split("=", 1) for item in args.painting)
     folders = args.models or [f for f, c in checkpoints.find_models(ROOT / "models").items()
-                              if c["kind"] == "transformer"]
+                              if Model(c).kind == "transformer"]
     rows, scratch = [], Path(tempfile.mkdtemp(prefix="stylehub-scores-"))
     for folder in folders:
-        net, config = checkpoints.load_model(folder)
+        model = Model.load(folder, "cpu", "torch")
         per_model = {}
-        for index, name in enumerate(checkpoints.style_names(config)):
+        for index, name in enumerate(model.style_names):
             painting = painting_for(name, args.paintings, overrides)
             if painting is None:
                 continue
             scores = []
             for photo in args.photos:
                 rgb = images.resize_long_side(images.load_image(photo).rgb, args.size)
-                styles = index if config["net"].get("num_styles", 1) > 1 else None
-                out = images.save_image(fast.stylize_image(net, rgb, styles=styles),
+                out = images.save_image(fast.stylize_image(model.net, rgb, styles=model.style_index(index)),
                                         scratch / f"{folder.name}-{index}-{photo.stem}.png")
                 scores.append(judge(out, photo, painting, args.size))
             mean = {"grid": round(max(s["grid"] for s in scores), 3),  # every image must be clean: the worst

@@ -64,6 +64,7 @@ BACKBONES: dict[str, BackboneSpec] = {
     ),
 }
 DEFAULT_BACKBONE = "vgg19"
+POOLINGS = ("avg", "max")  # Gatys et al.'s average pooling, or the network as trained
 
 
 def backbone_spec(name: str) -> BackboneSpec:
@@ -122,7 +123,7 @@ def load_backbone(name: str = DEFAULT_BACKBONE, *, weights: str | os.PathLike | 
     path, or "random" (for tests). pooling: "avg" (Gatys et al.) or "max" (the network as trained).
     Extractors are cached; callers that modify one (normalise_weights) get a copy.
     """
-    if pooling not in ("avg", "max"):
+    if pooling not in POOLINGS:
         raise SettingsError(f"pooling must be 'avg' or 'max', not {pooling!r}")
     backbone_spec(name)
     return _cached_backbone(name, _weights_source(weights), pooling, str(device))

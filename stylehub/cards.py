@@ -13,15 +13,15 @@ import torch
 from huggingface_hub import ModelCard, ModelCardData
 from PIL import Image, ImageDraw, ImageFont
 
-from . import checkpoints, fast, images
+from . import checkpoints, fast, images, vector_files
 from .files import write_atomically
-from .train import LOG_NAME, read_log
+from .model import Model
+from .training_log import LOG_NAME, read_log
 
 CARD_NAME = "README.md"
 PREVIEW_NAME = "preview.png"  # the sample grid: example photos x styles
 CURVE_NAME = "loss_curve.png"
 SCORES_NAME = "scores.json"
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "content"
 TAGS = ["stylehub", "style-transfer", "image-to-image"]
 DEFAULT_LICENSE = "mit"
 BEGIN, END = "<!-- stylehub card: begin -->", "<!-- stylehub card: end -->"
@@ -31,27 +31,33 @@ GRID_NOTE = ("grid is the percentage of the output's fine detail that repeats ex
              "machine-made weave or dot pattern. Photos and paintings score under 0.1 and clean stylised images "
              "under 0.3; a visible weave scores 1 or more.")
 CURVE_COLOURS = {"total": (20, 20, 20), "content": (31, 119, 180), "style": (214, 39, 40), "tv": (44, 160, 44)}
+SHEET_TILE, SHEET_RUN, SHEET_COLUMNS = 192, 384, 7  # contact sheet: tile long side, stylised at, columns
 
 
 def write_card(folder, *, repo_id: str | None = None, license: str | None = None,
-               examples=EXAMPLES, into=None) -> list[Path]:
+               examples=None, into=None) -> list[Path]:
     """Write or refresh the card of a model folder; the files written (README.md, preview.png, loss_curve.png).
 
-    The sample grid runs the model on the .jpg photos in `examples` (skipped when there are none); the loss curve
+    The sample grid runs the model on the .jpg photos in the folder `examples` (none: no grid); the loss curve
     is drawn from training_log.csv and the scores table read from scores.json when they are present. With `into`,
     the files are written to that folder instead, and the model folder is left as it is (see hub.push).
     """
     folder = Path(folder)
     into = Path(into or folder)
-    net, config = checkpoints.load_model(folder)
+    config = checkpoints.read_config(folder)
+    if config["kind"] == checkpoints.STYLE_VECTOR_KIND:
+        vector_files.load_style_vector(folder)  # checked before it is published
+        net, examples = None, None  # no network of its own to draw a sample grid with
+    else:
+        net, config = checkpoints.load_model(folder)
     written = []
     photos = sorted(Path(examples).glob("*.jpg")) if examples is not None else []
     if photos:
         grid = sample_grid(net, config, photos, folder)
-        written.append(_save_png(grid, into / PREVIEW_NAME))
+        written.append(save_png(grid, into / PREVIEW_NAME))
     log = read_log(folder / LOG_NAME)
     if len(log) >= 2:
-        written.append(_save_png(loss_curve(log), into / CURVE_NAME))
+        written.append(save_png(loss_curve(log), into / CURVE_NAME))
     card_path = folder / CARD_NAME
     existing = card_path.read_text(encoding="utf-8") if card_path.is_file() else ""
     text = render_card(config, folder, repo_id=repo_id, license=license, existing=existing,
@@ -69,7 +75,9 @@ def render_card(config: dict, folder: Path, *, repo_id: str | None = None, licen
     data["library_name"] = "stylehub"
     data["pipeline_tag"] = "image-to-image"
     data["license"] = license or data.get("license") or config.get("license") or DEFAULT_LICENSE
-    body = "\n".join([BEGIN, _body(config, folder, repo_id, preview, curve, scores), END])
+    body = (_style_vector_body(config, folder, repo_id) if config["kind"] == checkpoints.STYLE_VECTOR_KIND
+            else _body(config, folder, repo_id, preview, curve, scores))
+    body = "\n".join([BEGIN, body, END])
     text = old.text if old else ""
     if BEGIN in text and END in text:
         body = text[:text.index(BEGIN)] + body + text[text.index(END) + len(END):]
@@ -79,27 +87,28 @@ def render_card(config: dict, folder: Path, *, repo_id: str | None = None, licen
 
 
 def _body(config: dict, folder: Path, repo_id: str | None, preview: bool, curve: bool, scores: dict | None) -> str:
-    styles = config.get("styles") or []
-    names = ", ".join(checkpoints.style_names(config)) or "one style"
+    model = Model(config, folder)
+    names = model.style_names
+    painted = (f"{len(names)} styles, pictured under Styles" if len(names) > MAX_STYLE_COLUMNS
+               else f"the style of {', '.join(names) or 'one style'}")
     kind = {"transformer": "a feed-forward transformer network (Johnson et al. 2016)",
-            "texture": "a multi-scale texture network (Ulyanov et al. 2016)"}.get(config["kind"], config["kind"])
+            "texture": "a multi-scale texture network (Ulyanov et al. 2016)"}.get(model.kind, model.kind)
     ref = repo_id or str(folder)
     lines = [f"# {repo_id.split('/')[-1] if repo_id else folder.name}", "",
-             f"A StyleHub fast style transfer model: {kind} that paints photos in the style of {names}.", ""]
+             f"A StyleHub fast style transfer model: {kind} that paints photos in {painted}.", ""]
     if preview:
         lines += [f"![Example photos and their stylised versions]({PREVIEW_NAME})", ""]
-    option = " --style 0" if len(styles) > 1 else ""
+    option = " --style 0" if model.style_index(0) is not None else ""
     lines += ["## Use", "", "```bash", f"stylehub apply {ref} photo.jpg -o styled.png{option}", "```", "",
               "```python", "from stylehub import checkpoints, fast, hub, images", "",
               f'net, config = checkpoints.load_model(hub.resolve_model("{ref}"))',
               'styled = fast.stylize_image(net, images.load_image("photo.jpg").rgb' + (", styles=0" if option else "")
               + ")", "```", ""]
     lines += ["## Styles", "", "| # | style | source | licence |", "| ---: | --- | --- | --- |"]
-    for i, (style, name) in enumerate(zip(styles, checkpoints.style_names(config))):
-        picture = style.get("image")
-        shown = f"![{_cell(name)}]({picture}) " if checkpoints.model_file(folder, picture) else ""
-        licence = style.get("licence") or style.get("license") or "unknown"
-        lines.append(f"| {i} | {shown}{_cell(name)} | {_source(style.get('source'))} | {_cell(licence)} |")
+    for i, style in enumerate(model.styles):
+        shown = f"![{_cell(style.name)}]({style.image}) " if checkpoints.model_file(folder, style.image) else ""
+        lines.append(f"| {i} | {shown}{_cell(style.name)} | {_source(style.source)} | "
+                     f"{_cell(style.licence or 'unknown')} |")
     training = {k: v for k, v in (config.get("training") or {}).items() if v is not None}
     if training:
         lines += ["", "## Training", "", "| setting | value |", "| --- | --- |"]
@@ -113,6 +122,37 @@ def _body(config: dict, folder: Path, repo_id: str | None, preview: bool, curve:
             lines += [GRID_NOTE, ""]
         lines += ["| metric | value |", "| --- | ---: |"]
         lines += [f"| {_cell(k)} | {_cell(_value(v))} |" for k, v in flat.items()]
+    return "\n".join(lines)
+
+
+def _style_vector_body(config: dict, folder: Path, repo_id: str | None) -> str:
+    """A style vector's card: what it is, how to use it, the network it is for, the paintings and their credits."""
+    style, network = Model(config, folder).styles[0], config["network"]
+    ref = repo_id or str(folder)
+    seen = (f"at {config['painting_side']} px" if config.get("stroke_size") is None else
+            f"at {config['painting_side']} px (stroke size {config['stroke_size']:g})")
+    where = (f"`{network['repo']}` on the Hub, downloaded when needed" if network.get("repo") else
+             "StyleHub's shipped `models/arbitrary`, found when run from a StyleHub checkout; elsewhere name it "
+             "with `--network FOLDER_OR_REPO`")
+    lines = [f"# {repo_id.split('/')[-1] if repo_id else folder.name}", "",
+             f"A StyleHub style vector: the style of {_cell(style.name)}, {network['style_dim']} numbers for the "
+             f"arbitrary-style network (Ghiasi et al. 2017, Magenta's small 8-bit networks) that paints any photo "
+             f"with it in one pass. It was made from the painting(s) below, shown to the network's style predictor "
+             f"{seen}.", "",
+             "## Use", "", "```bash", f"stylehub apply {ref} photo.jpg -o styled.png", "```", "",
+             f"It paints with the arbitrary-style network whose `model.safetensors` has the sha256 "
+             f"`{network['sha256']}`: {where}. Another network is refused: a style vector means something only to "
+             f"the network that made it.", "",
+             "```python", "from stylehub import hub, images, style_vectors", "",
+             f'style, network = style_vectors.open_style(hub.resolve_model("{ref}"), fallback="models/arbitrary")',
+             'styled = style_vectors.stylize(network.net, images.load_image("photo.jpg").rgb, style)', "```", "",
+             "## Paintings", "", "| painting | weight | source | licence |", "| --- | ---: | --- | --- |"]
+    for painting in config["paintings"]:
+        image = painting.get("image")
+        shown = f"![painting]({image})" if checkpoints.model_file(folder, image) else "not kept"
+        lines.append(f"| {shown} | {painting['weight']:g} | {_source(painting.get('source'))} | "
+                     f"{_cell(painting.get('licence') or 'unknown')} |")
+    lines += ["", "The paintings keep their own licences; the copies here are at most 512 px on their long side."]
     return "\n".join(lines)
 
 
@@ -165,16 +205,14 @@ def read_scores(path: Path) -> dict | None:
 
 def sample_grid(net: torch.nn.Module, config: dict, photos: list[Path], folder: Path | None = None) -> Image.Image:
     """A grid: one row per photo (the photo, then the photo in each style), the style images on top if kept."""
-    count = min(config["net"].get("num_styles", 1), MAX_STYLE_COLUMNS)
-    if config["kind"] == "texture" and not config["net"].get("with_content", True):
-        count = 0  # a pure texture network has no photo to stylise
+    model = Model(config, folder)
+    count = min(model.num_styles, MAX_STYLE_COLUMNS) if model.paints_photos else 0  # noise only: no photo
     rows = []
     for photo in photos:
         rgb = images.resize_long_side(images.load_image(photo).rgb, SAMPLE_SIZE)
-        cells = [rgb] + [fast.stylize_image(net, rgb, styles=i if count > 1 else None) for i in range(count)]
+        cells = [rgb] + [fast.stylize_image(net, rgb, styles=model.style_index(i)) for i in range(count)]
         rows.append([images.to_pil(cell) for cell in cells])
-    styles = (config.get("styles") or [])[:count]
-    heads = [checkpoints.model_file(folder, s.get("image")) if folder else None for s in styles]
+    heads = [checkpoints.model_file(folder, s.image) if folder else None for s in model.styles[:count]]
     if any(heads):
         top = [None] + [images.to_pil(images.resize_long_side(images.load_image(h).rgb, SAMPLE_SIZE))
                         if h else None for h in heads]
@@ -220,5 +258,34 @@ def loss_curve(log: list[dict[str, float]], size: tuple[int, int] = (720, 400)) 
     return image
 
 
-def _save_png(image: Image.Image, path: Path) -> Path:
-    return write_atomically(path, lambda tmp: image.save(tmp, "PNG"))
+def contact_sheet(net: torch.nn.Module, photo, names: list[str] | None = None) -> Image.Image:
+    """The photo and the photo in every style of a network, in a labelled grid (index, or the names given)."""
+    labels = ["photo", *(names or [str(i) for i in range(net.config.num_styles)])]
+    tiles = every_style_tiles(net, photo)
+    tile_w, tile_h, label, gap = tiles[0].width, tiles[0].height, 14, 4
+    rows = -(-len(tiles) // SHEET_COLUMNS)
+    sheet = Image.new("RGB", (SHEET_COLUMNS * (tile_w + gap) + gap, rows * (tile_h + label + gap) + gap), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, (text, tile) in enumerate(zip(labels, tiles)):
+        row, column = divmod(k, SHEET_COLUMNS)
+        x, y = gap + column * (tile_w + gap), gap + row * (tile_h + label + gap)
+        draw.text((x + 2, y), text, fill="black")
+        sheet.paste(tile, (x, y + label))
+    return sheet
+
+
+def save_png(image: Image.Image, path) -> Path:
+    """Write a picture as an optimised PNG, atomically."""
+    return write_atomically(Path(path), lambda tmp: image.save(tmp, "PNG", optimize=True))
+
+
+def every_style_tiles(net: torch.nn.Module, photo, side: int = SHEET_TILE) -> list[Image.Image]:
+    """The photo, then the photo in every style of a network: stylised at SHEET_RUN px, shrunk to `side` px."""
+    rgb = images.resize_long_side(images.load_image(photo).rgb, SHEET_RUN)
+    return [images.to_pil(images.resize_long_side(tile[None], side))
+            for tile in torch.cat([rgb, fast.stylize_every_style(net, rgb)])]
+
+
+def save_jpeg(image: Image.Image, path, quality: int = 85) -> Path:
+    """Write a picture as an optimised JPEG, atomically."""
+    return write_atomically(Path(path), lambda tmp: image.save(tmp, "JPEG", quality=quality, optimize=True))

@@ -1,4 +1,6 @@
-"""Trained generators on disk: a folder with model.safetensors + config.json (+ README.md card, preview.png).
+"""Trained generators on disk: a folder with model.safetensors + config.json (+ README.md card, preview.png). A
+style-vector folder (style_vectors.py) holds style.safetensors instead: one style vector for an arbitrary network,
+read and written by vector_files.py; its config.json is checked here, like any model folder's.
 
 Only safetensors and JSON are ever read; no pickle. Files are written to temporary names and moved into place, so
 an interrupted save never leaves a half-written checkpoint behind.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from pathlib import Path, PurePosixPath
 
 import torch
@@ -20,18 +23,22 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from . import __version__
-from .arbitrary import ArbitraryConfig, ArbitraryStyleNet
+from .arbitrary_nets import ArbitraryConfig, ArbitraryStyleNet
 from .errors import StyleHubError
 from .files import write_atomically
 from .nets import TextureConfig, TextureNet, TransformerConfig, TransformerNet
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
+STYLE_VECTOR_KIND = "style-vector"  # no network: a style vector for an arbitrary-style network (style_vectors.py)
+VECTOR_NAME = "style.safetensors"
+MAX_PAINTINGS = 16
 NETS = {"transformer": (TransformerNet, TransformerConfig), "texture": (TextureNet, TextureConfig),
         "arbitrary": (ArbitraryStyleNet, ArbitraryConfig)}
 MAX_CONFIG_BYTES = 1_000_000
 MAX_PARAMETERS = 50_000_000  # 100x the largest network StyleHub trains; a config asking for more is refused
 MAX_STYLES = 4096
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")  # a Hub repo id, user/name
 INT_LIMITS = {"width": (1, 512), "residual_blocks": (0, 64), "num_styles": (1, MAX_STYLES), "channels": (1, 1024),
               "scales": (1, 10), "noise_channels": (1, 64)}  # (lowest, highest); other integer settings: 0..1024
 
@@ -70,11 +77,56 @@ def read_config(folder) -> dict:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise CheckpointError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(config, dict) or config.get("kind") not in NETS or not isinstance(config.get("net"), dict):
-        raise CheckpointError(f"{path}: not a StyleHub model config (needs kind: {' or '.join(NETS)}, and net)")
-    net_config(config, path)
+    if isinstance(config, dict) and config.get("kind") == STYLE_VECTOR_KIND:
+        _check_style_vector(config, path)
+    elif not isinstance(config, dict) or config.get("kind") not in NETS or not isinstance(config.get("net"), dict):
+        raise CheckpointError(f"{path}: not a StyleHub model config (needs kind: {' or '.join(NETS)}, and net; "
+                              f"or kind: {STYLE_VECTOR_KIND})")
+    else:
+        net_config(config, path)
     _check_styles(config, path)
     return config
+
+
+def model_files(config: dict) -> tuple[str, str]:
+    """The files a model folder of this config must hold: its weights (or style vector) and config.json."""
+    return (VECTOR_NAME if config["kind"] == STYLE_VECTOR_KIND else WEIGHTS_NAME), CONFIG_NAME
+
+
+def _check_style_vector(config: dict, where) -> None:
+    """A style vector's config: the network it is for, the paintings it was made from, the side they were seen at."""
+    network, paintings = config.get("network"), config.get("paintings")
+    if not (isinstance(network, dict) and isinstance(network.get("sha256"), str)
+            and re.fullmatch(r"[0-9a-f]{64}", network["sha256"])):
+        raise CheckpointError(f"{where}: 'network' must name the arbitrary-style network's sha256 (64 hex digits)")
+    if not _is_int(network.get("style_dim"), 1, 1024):
+        raise CheckpointError(f"{where}: 'network.style_dim' must be an integer between 1 and 1024")
+    if network.get("repo") is not None and not (isinstance(network["repo"], str)
+                                                and REPO_ID.match(network["repo"])):
+        raise CheckpointError(f"{where}: 'network.repo' must be a Hub repo id (user/name)")
+    if not (isinstance(paintings, list) and 1 <= len(paintings) <= MAX_PAINTINGS
+            and all(isinstance(p, dict) and _is_number(p.get("weight")) and p["weight"] >= 0 for p in paintings)
+            and sum(p["weight"] for p in paintings) > 0):
+        raise CheckpointError(f"{where}: 'paintings' must list 1 to {MAX_PAINTINGS} paintings, each with a weight "
+                              f"(non-negative, not all zero)")
+    for painting in paintings:
+        for key in ("image", "source", "licence"):
+            if painting.get(key) is not None and not isinstance(painting[key], str):
+                raise CheckpointError(f"{where}: a painting's {key!r} must be text")
+        if painting.get("image") is not None:
+            _check_relative(painting["image"], where)
+    stroke = config.get("stroke_size")
+    if not _is_int(config.get("painting_side"), 1, 4096) or not (stroke is None or _is_number(stroke)):
+        raise CheckpointError(f"{where}: 'painting_side' must be an integer between 1 and 4096 px, 'stroke_size' a "
+                              f"number or null")
+
+
+def _is_int(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def net_config(config: dict, where="config.json"):
@@ -163,6 +215,9 @@ def load_model(folder, device: str | torch.device = "cpu") -> tuple[torch.nn.Mod
     """
     folder = Path(folder)
     config = read_config(folder)
+    if config["kind"] == STYLE_VECTOR_KIND:
+        raise CheckpointError(f"{folder}: a style vector, not a network; it paints with the arbitrary-style network "
+                              f"it names (stylehub apply {folder} PHOTO -o OUT, or style_vectors.open_style)")
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         raise CheckpointError(f"{folder}: {WEIGHTS_NAME} is missing")
@@ -217,7 +272,3 @@ def find_models(folder) -> dict[Path, dict]:
             except CheckpointError:
                 continue  # a broken folder is reported when someone loads it, not while listing
     return found
-
-
-def style_names(config: dict) -> list[str]:
-    return [style.get("name") or f"style {i + 1}" for i, style in enumerate(config.get("styles", []))]

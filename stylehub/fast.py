@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import images
+from . import colour
 from .errors import SettingsError
 from .nets import TextureNet
 
@@ -32,7 +32,7 @@ def stylize_image(net: torch.nn.Module, image: torch.Tensor, *, styles=None, str
         else:
             styled = _run_tiled(net, image, styles, seed, max_tile, overlap)
         if preserve_colour:
-            styled = images.combine_luminance(styled, image)
+            styled = colour.combine_luminance(styled, image)
         return (strength * styled + (1 - strength) * image).clamp(0, 1)
 
 
@@ -90,7 +90,7 @@ def _feather(height: int, width: int, overlap: int, top: bool, left: bool, botto
     return (ramp(height, top, bottom)[:, None] * ramp(width, left, right)[None, :]).view(1, 1, height, width)
 
 
-def contact_sheet(net: torch.nn.Module, image: torch.Tensor, **options) -> torch.Tensor:
+def stylize_every_style(net: torch.nn.Module, image: torch.Tensor, **options) -> torch.Tensor:
     """One photo in every style of a multi-style network, in one batched pass: (num_styles, 3, H, W)."""
     count = net.config.num_styles
     every = torch.eye(count)

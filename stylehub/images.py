@@ -1,4 +1,4 @@
-"""Images in and out: decoding, colour management, size limits, resizing, saving and colour transfer.
+"""Images in and out: decoding, colour management, size limits, resizing and saving.
 
 Inside StyleHub an image is a float tensor in [0, 1], shape (1, 3, H, W). Alpha is split off on loading and
 re-attached (resized) on saving: style transfer works on colour only, and a transparent PNG stays transparent.
@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import tifffile
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError, SettingsError, StyleHubWarning
 from .files import check_writable, write_atomically
-from .losses import sqrtm_psd
 
 MAX_INPUT_PIXELS = 50_000_000  # an input larger than this is refused before it is decoded
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
@@ -288,70 +288,9 @@ def _png16(array: np.ndarray) -> bytes:
 
 
 def _tiff16(array: np.ndarray) -> bytes:
-    """An uncompressed 16-bit RGB(A) baseline TIFF, little-endian, one strip."""
-    height, width, channels = array.shape
-    pixels = array.astype("<u2").tobytes()
-    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, channels, None), (259, 3, 1, 1), (262, 3, 1, 2),
-               (273, 4, 1, None), (277, 3, 1, channels), (278, 4, 1, height), (279, 4, 1, len(pixels)),
-               (284, 3, 1, 1)]
-    if channels == 4:
-        entries.append((338, 3, 1, 2))  # extra sample: unassociated alpha
-    ifd_size = 2 + 12 * len(entries) + 4
-    bits_offset = 8 + ifd_size
-    pixel_offset = bits_offset + 2 * channels
-    ifd = struct.pack("<H", len(entries))
-    for tag, kind, count, value in entries:
-        if tag == 258:
-            value = bits_offset
-        elif tag == 273:
-            value = pixel_offset
-        packed = struct.pack("<HHI", tag, kind, count)
-        ifd += packed + (struct.pack("<HH", value, 0) if kind == 3 and tag != 258 else struct.pack("<I", value))
-    ifd += struct.pack("<I", 0)
-    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack(f"<{channels}H", *[16] * channels) + pixels
+    """An uncompressed 16-bit RGB(A) TIFF, little-endian (alpha: an unassociated extra sample)."""
+    buffer = io.BytesIO()
+    alpha = {"extrasamples": ["unassalpha"]} if array.shape[-1] == 4 else {}
+    tifffile.imwrite(buffer, array, photometric="rgb", byteorder="<", metadata=None, **alpha)
+    return buffer.getvalue()
 
-
-# --- colour (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer") ---------------------
-
-_RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
-
-
-def rgb_to_yiq(image: torch.Tensor) -> torch.Tensor:
-    return torch.einsum("ij,njhw->nihw", _RGB_TO_YIQ.to(image), image)
-
-
-def yiq_to_rgb(image: torch.Tensor) -> torch.Tensor:
-    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(_RGB_TO_YIQ).to(image), image)
-
-
-def luminance(image: torch.Tensor) -> torch.Tensor:
-    """The Y channel, repeated to three channels so that a CNN can take it."""
-    return rgb_to_yiq(image)[:, :1].expand(-1, 3, -1, -1).contiguous()
-
-
-def match_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """The style's luminance, shifted and scaled to the content's mean and spread (as three channels)."""
-    ys, yc = luminance(style), luminance(content)
-    return ((ys - ys.mean()) * (yc.std() / ys.std().clamp_min(1e-5)) + yc.mean()).clamp(0, 1)
-
-
-def combine_luminance(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """Luminance (Y) from the stylised image, colour or grey, chroma (I and Q) from the content: its colours kept."""
-    yiq = rgb_to_yiq(resize(content, (stylized.shape[-1], stylized.shape[-2])))
-    yiq = torch.cat([rgb_to_yiq(stylized)[:, :1], yiq[:, 1:]], dim=1)
-    return yiq_to_rgb(yiq).clamp(0, 1)
-
-
-def match_colour_histogram(style: torch.Tensor, content: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Recolour the style so that its colour mean and covariance are the content's (a linear map)."""
-    def stats(image):
-        pixels = image[0].flatten(1).double()
-        mean = pixels.mean(1, keepdim=True)
-        centred = pixels - mean
-        return mean, centred, centred @ centred.T / centred.shape[1] + eps * torch.eye(3, dtype=torch.float64)
-
-    s_mean, s_centred, s_cov = stats(style)
-    c_mean, _, c_cov = stats(content)
-    transform = sqrtm_psd(c_cov) @ torch.linalg.inv(sqrtm_psd(s_cov))
-    out = (transform @ s_centred + c_mean).reshape(style.shape[1:]).unsqueeze(0)
-    return out.to(style.dtype).clamp(0, 1)

@@ -129,6 +129,28 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     return (dx ** 2).mean() + (dy ** 2).mean()
 
 
+def fine_detail(image: torch.Tensor, kernel: int = 5) -> torch.Tensor:
+    """The image minus its local mean (a kernel x kernel box, edges mirrored): its fine detail."""
+    padded = torch.nn.functional.pad(image, (kernel // 2,) * 4, mode="reflect")
+    return image - torch.nn.functional.avg_pool2d(padded, kernel, 1)
+
+
+def with_grid_term(terms: dict, output: torch.Tensor, weight: float) -> dict:
+    """The loss terms plus one against a pattern locked to a transformer network's own 4-pixel grid ('grid').
+
+    A transformer network (stride 4) can paint the same 4-pixel pattern on every photo: no loss on one crop sees
+    it as anything but texture. The term is the variance of the fine detail's mean at each of the 4 x 4 pixel
+    phases, relative to the fine detail's variance, per image (a pattern repeating every 4 px has phase means
+    that differ; a photo's do not).
+    """
+    detail = fine_detail(output)
+    energy = detail.pow(2).mean(dim=(1, 2, 3)).detach() + EPS
+    n, c, h, w = detail.shape
+    phases = detail.reshape(n, c, h // 4, 4, w // 4, 4).mean(dim=(2, 4))  # (n, c, 4, 4)
+    grid = weight * (phases.var(dim=(2, 3), unbiased=False).mean(1) / energy).mean()
+    return {**terms, "grid": grid, "total": terms["total"] + grid}
+
+
 @dataclass
 class LossWeights:
     content: float = 1.0

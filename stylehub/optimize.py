@@ -12,64 +12,101 @@ from typing import Iterator
 
 import torch
 
-from . import images
-from .backbones import BACKBONES, DEFAULT_BACKBONE, backbone_spec, load_backbone, normalize_weights, pick_device
+from . import colour, images
+from .backbones import (
+    BACKBONES,
+    DEFAULT_BACKBONE,
+    POOLINGS,
+    backbone_spec,
+    load_backbone,
+    normalize_weights,
+    pick_device,
+)
 from .errors import SettingsError
 from .losses import CONTENT_NORMS, STYLE_STATISTICS, LossWeights, PerceptualLoss
-from .settings import Settings
+from .settings import (
+    MAX_SEED,
+    App,
+    Settings,
+    check_blend,
+    check_layer_weights,
+    check_loss_weights,
+    check_seed,
+    enforce,
+    require_number,
+    setting,
+)
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style", "blank")
 COLOUR_MODES = ("none", "luminance", "histogram")
 MIN_SIDE = 16  # the backbones pool four times before their deepest default style layer
 MIN_SCALE_FACTOR = 1.05  # keeps the coarse-to-fine schedule short
-MAX_SEED = 2 ** 31  # seeds are 0 <= seed < MAX_SEED
 LINE_SEARCH_EVALUATIONS = 25  # at most, per L-BFGS step (PyTorch's own bound for one line search)
 NORMALISATION_SIZE = 256  # long side of the images used to calibrate Gatys weight normalisation
 
 
 @dataclass
 class StylizeSettings(Settings):
-    """Every knob of slow style transfer, with defaults shared by the CLI and the app."""
+    """Every knob of slow style transfer, with defaults shared by the CLI and the app.
 
-    size: int = 512  # long side of the output, in pixels
-    steps: int = 150  # iterations at the final scale
-    coarse_steps: int = 70  # iterations at each coarser scale, when min_size sets a coarse-to-fine schedule
-    min_size: int | None = None  # first scale of a coarse-to-fine schedule; None (or >= size): one scale, as the paper
+    Each setting() is an option of `stylehub stylize`; those with `app=` are also controls of the app's Optimise tab
+    and parameters of its /stylize API, in field order (API clients may pass them by position: add new ones last).
+    """
+
+    size: int = setting(512, help="long side of the output in pixels", minimum=MIN_SIDE,
+                        app=App("Output size (long side, px)", advanced=False, slider=(32, 1024, 32)))
+    backbone: str = setting(DEFAULT_BACKBONE, choices=BACKBONES, app=App("Backbone", row="method"))
+    weights: str | None = setting(None, help="backbone weights: a local .safetensors file, or 'random' (default: "
+                                             "STYLEHUB_WEIGHTS, else download from the Hugging Face Hub)")
+    pooling: str = setting("avg", choices=POOLINGS)
+    optimizer: str = setting("lbfgs", choices=OPTIMIZERS, app=App("Optimiser", row="method"))
+    learning_rate: float = setting(0.02, help="Adam's step size")  # L-BFGS chooses its own steps
+    init: str = setting("content", help="starting image", choices=INITS, app=App("Start from", row="method"))
+    steps: int = setting(150, help="iterations at the final scale", minimum=1,
+                         app=App("Steps at full size", row="steps"))
+    coarse_steps: int = setting(70, help="iterations at each coarser scale", minimum=0,
+                                app=App("Steps at each coarser scale", row="steps"))
+    min_size: int | None = setting(None, help="long side of the first scale of a coarse-to-fine schedule "
+                                              "(default: one scale, at --size)", minimum=MIN_SIDE)
     scale_factor: float = math.sqrt(2)  # ratio between successive scales
-    optimizer: str = "lbfgs"
-    learning_rate: float = 0.02  # Adam only; L-BFGS chooses its own steps
-    init: str = "content"
-    content_weight: float = 1.0
-    style_weight: float = 1e4  # Gatys et al.'s beta (content_weight is their alpha); see losses.PAPER_SCALE
-    tv_weight: float = 0.0
-    style_blend: list[float] | None = None  # one weight per style image; equal when None
-    style_scale: float = 1.0  # style image size relative to the output
-    preserve_colour: str = "none"
-    backbone: str = DEFAULT_BACKBONE
-    weights: str | None = None  # None: STYLEHUB_WEIGHTS or the Hub; a path; or "random"
-    pooling: str = "avg"
-    content_layers: dict[str, float] | None = None  # None: the backbone's defaults, weight 1 each
-    style_layers: dict[str, float] | None = None
-    style_statistic: str = "gram"
-    content_norm: str = "l2"
-    normalize_weights: bool = False
+    content_weight: float = setting(1.0, minimum=0, app=App("Content weight", row="weights"))
+    # Gatys et al.'s beta (content_weight is their alpha); see losses.PAPER_SCALE
+    style_weight: float = setting(1e4, minimum=0, app=App("Style weight", row="weights"))
+    tv_weight: float = setting(0.0, help="total variation weight", minimum=0,
+                               app=App("Smoothness (TV) weight", row="weights"))
+    style_blend: list[float] | None = setting(None, help="one weight per style image")  # None: equal weights
+    preserve_colour: str = setting("none", help="keep the content's colours: luminance-only transfer or colour "
+                                                "histogram matching", choices=COLOUR_MODES,
+                                   aliases=["--preserve-color"], app=App("Keep the photo's colours", row="style"))
+    style_scale: float = setting(1.0, help="style image size relative to the output", minimum=0.05, maximum=4.0,
+                                 app=App("Style scale", row="style", slider=(0.25, 2.0, 0.05)))
+    style_statistic: str = setting("gram", help="Gram matrices (Gatys) or mean and covariance (Wasserstein-2)",
+                                   choices=STYLE_STATISTICS, app=App("Style statistic", row="style"))
+    content_norm: str = setting("l2", choices=CONTENT_NORMS)
+    # None: the backbone's default layers, weight 1 each
+    content_layers: dict[str, float] | None = setting(
+        None, help="e.g. relu4_2", app=App("Content layers (empty: the backbone's default)", placeholder="relu4_2"))
+    style_layers: dict[str, float] | None = setting(
+        None, help="e.g. relu1_1,relu2_1:0.5",
+        app=App("Style layers (empty: the backbone's default)", placeholder="relu1_1, relu2_1, relu3_1:0.5"))
+    normalize_weights: bool = setting(False, help="Gatys et al.'s filter normalisation (mean activation 1), VGG only")
     normalisation: str = "network"  # "network": the paper's terms and layer weights; "layer": each term relative
-    seed: int = 0
-    device: str = "auto"
-    max_size: int = 2048
+    seed: int = setting(0, minimum=0, maximum=MAX_SEED - 1, app=App("Seed", row="steps"))
+    device: str = setting("auto", help="auto, cpu, cuda, cuda:N or mps")
+    max_size: int = setting(2048, help="largest output side allowed")
     preview_every: int = 10  # steps between preview images; 0 for none
 
     def check(self) -> "StylizeSettings":
-        _require(16 <= self.size <= self.max_size, f"size must be between 16 and {self.max_size} (max_size), "
+        enforce(16 <= self.size <= self.max_size, f"size must be between 16 and {self.max_size} (max_size), "
                                                    f"not {self.size}")
-        _require(self.steps >= 1 and self.coarse_steps >= 0, "steps must be at least 1 and coarse_steps at least 0")
-        _require(self.min_size is None or self.min_size >= MIN_SIDE,
+        enforce(self.steps >= 1 and self.coarse_steps >= 0, "steps must be at least 1 and coarse_steps at least 0")
+        enforce(self.min_size is None or self.min_size >= MIN_SIDE,
                  f"min_size must be at least {MIN_SIDE}, not {self.min_size}")
         require_number("scale_factor", self.scale_factor, MIN_SCALE_FACTOR)
         require_number("style_scale", self.style_scale, 0.05, 4.0)
-        _require(round(self.size * self.style_scale) <= self.max_size, "size x style_scale is above max_size")
-        _require(round(min(self.size, self.min_size or self.size) * self.style_scale) >= MIN_SIDE,
+        enforce(round(self.size * self.style_scale) <= self.max_size, "size x style_scale is above max_size")
+        enforce(round(min(self.size, self.min_size or self.size) * self.style_scale) >= MIN_SIDE,
                  f"size (or min_size) x style_scale is below {MIN_SIDE} px: the style image would be too small; "
                  f"raise style_scale")
         require_number("learning_rate", self.learning_rate, 0.0, above=True)
@@ -79,13 +116,7 @@ class StylizeSettings(Settings):
         for layers in (self.content_layers, self.style_layers):
             check_layer_weights(layers or {})
         check_seed(self.seed)
-        for value, allowed, what in ((self.optimizer, OPTIMIZERS, "optimizer"), (self.init, INITS, "init"),
-                                     (self.preserve_colour, COLOUR_MODES, "preserve_colour"),
-                                     (self.style_statistic, STYLE_STATISTICS, "style_statistic"),
-                                     (self.content_norm, CONTENT_NORMS, "content_norm"),
-                                     (self.pooling, ("avg", "max"), "pooling"),
-                                     (self.backbone, tuple(BACKBONES), "backbone")):
-            _require(value in allowed, f"{what} must be one of {', '.join(allowed)}, not {value!r}")
+        self.check_choices()
         return self
 
 
@@ -103,64 +134,6 @@ def preset(name: str = DEFAULT_PRESET, **changes) -> StylizeSettings:
     if name not in PRESETS:
         raise SettingsError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return StylizeSettings().replace(**PRESETS[name]).replace(**changes)
-
-
-def parse_layer_weights(text: str) -> dict[str, float]:
-    """'relu1_1, relu2_1:0.5' -> {'relu1_1': 1.0, 'relu2_1': 0.5} (a missing weight is 1)."""
-    weights = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _, weight = item.partition(":")
-        try:
-            weights[name.strip()] = float(weight) if weight.strip() else 1.0
-        except ValueError:
-            raise SettingsError(f"bad layer weight {item!r}; write NAME or NAME:WEIGHT") from None
-    _require(bool(weights), "no layers given")
-    return check_layer_weights(weights)
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise SettingsError(message)
-
-
-def is_number(value, low: float, high: float = math.inf, *, above: bool = False) -> bool:
-    """Whether value is a finite number in [low, high] (above low, when `above`)."""
-    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            and (value > low if above else value >= low) and value <= high)
-
-
-def require_number(name: str, value, low: float, high: float = math.inf, *, above: bool = False) -> None:
-    """SettingsError unless value is a finite number in [low, high] (above low, when `above`)."""
-    bounds = f"> {low:g}" if above else f">= {low:g}"
-    bounds += f" and <= {high:g}" if high < math.inf else ""
-    _require(is_number(value, low, high, above=above), f"{name} must be a finite number {bounds}, not {value!r}")
-
-
-def check_loss_weights(settings) -> None:
-    """content_weight, style_weight and tv_weight (of either engine's settings): finite numbers >= 0."""
-    bad = [f"{name}={getattr(settings, name)!r}" for name in ("content_weight", "style_weight", "tv_weight")
-           if not is_number(getattr(settings, name), 0.0)]
-    _require(not bad, f"loss weights must be finite numbers >= 0, not {', '.join(bad)}")
-
-
-def check_layer_weights(weights: dict[str, float]) -> dict[str, float]:
-    """The layer weights, each a finite number >= 0; SettingsError otherwise."""
-    for name, weight in weights.items():
-        require_number(f"the weight of layer {name}", weight, 0.0)
-    return weights
-
-
-def check_blend(weights, name: str) -> None:
-    """Blend weights: finite, >= 0, not all 0, with a finite sum (only their ratios matter)."""
-    for weight in weights:
-        require_number(f"every {name} weight", weight, 0.0)
-    _require(0 < sum(weights) < math.inf, f"{name} weights must not all be 0 and their sum must be finite; only "
-                                          f"their ratios matter, so scale them down")
-
-
-def check_seed(seed) -> None:
-    _require(isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < MAX_SEED,
-             f"seed must be a whole number from 0 to {MAX_SEED - 1}, not {seed!r}")
 
 
 @dataclass
@@ -231,7 +204,7 @@ def stylize(content, styles, settings: StylizeSettings | None = None, *, start=N
         """What the user sees of the optimised image: clamped, with the content's colours where asked."""
         image = image.detach().clamp(0, 1)
         if settings.preserve_colour == "luminance":
-            image = images.combine_luminance(image, content_image.rgb.to(device))
+            image = colour.combine_luminance(image, content_image.rgb.to(device))
         return image.cpu()
 
     counts = steps_per_scale(len(sizes), settings)
@@ -265,9 +238,9 @@ def run(content, styles, settings: StylizeSettings | None = None, *, start=None,
 def _colour_inputs(content: torch.Tensor, styles: list[torch.Tensor], settings: StylizeSettings):
     """What the optimisation sees, for each colour-preservation mode (Gatys et al. 2017)."""
     if settings.preserve_colour == "luminance":
-        return images.luminance(content), [images.match_luminance(s, content) for s in styles]
+        return colour.luminance(content), [colour.match_luminance(s, content) for s in styles]
     if settings.preserve_colour == "histogram":
-        return content, [images.match_colour_histogram(s, content) for s in styles]
+        return content, [colour.match_colour_histogram(s, content) for s in styles]
     return content, styles
 
 

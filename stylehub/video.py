@@ -145,30 +145,3 @@ def stylize_video(net, source, target, *, styles=None, strength: float = 1.0, pr
 
 def is_video(path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
-
-
-def apply_command(net, args) -> int:
-    """`stylehub apply MODEL clip.mp4 -o out.mp4`: the video stylised with a progress bar, then what it took."""
-    import json
-
-    from tqdm import tqdm
-
-    source, target = Path(args.inputs[0]), Path(args.output)
-    if not is_video(target) or target.resolve() == source.resolve():
-        raise VideoError(f"-o {target}: name a new video file ({', '.join(VIDEO_SUFFIXES)}); inputs are never "
-                         f"overwritten")
-    styles = args.styles
-    if styles is not None and len(styles) == 1 and styles[0].is_integer():
-        styles = int(styles[0])
-    with tqdm(unit="frame", disable=args.json) as bar:
-        for event in stylize_video(net, source, target, styles=styles, strength=args.strength,
-                                   preserve_colour=args.preserve_colour):
-            if isinstance(event, VideoProgress):
-                bar.total = event.total
-                bar.update(event.frame - bar.n)
-    report = {"input": str(source), "output": str(event.path), "frames": event.frames, "size": list(event.size),
-              "seconds": round(event.seconds, 2), "seconds_per_frame": round(event.seconds / event.frames, 4),
-              "flicker": round(event.flicker, 4), "flicker_unsmoothed": round(event.flicker_unsmoothed, 4)}
-    print(json.dumps(report) if args.json else f"wrote {target} ({event.frames} frames, "
-                                               f"{report['seconds_per_frame']:.2f} s per frame)")
-    return 0

@@ -4,6 +4,7 @@ import tempfile
 os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub is imported anywhere: tests never touch the network
 os.environ.pop("STYLEHUB_WEIGHTS", None)
 os.environ.setdefault("GRADIO_EXAMPLES_CACHE", tempfile.mkdtemp(prefix="stylehub-examples-"))
+os.environ["STYLEHUB_CACHE"] = tempfile.mkdtemp(prefix="stylehub-cache-")  # the ONNX exports of the tests' networks
 
 from pathlib import Path  # noqa: E402
 

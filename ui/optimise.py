@@ -17,10 +17,15 @@ from stylehub import images, optimize
 from stylehub.backbones import BACKBONES, RANDOM, WEIGHTS_ENV, weights_problem
 from stylehub.errors import StyleHubError
 
-from .common import ENGINE, EXAMPLES, SCRATCH, STATUS_EVERY, AppConfig, ImageUpload, Scratch, not_enlarged, problem
+from .common import ENGINE, EXAMPLES, SCRATCH, STATUS_EVERY, AppConfig, ImageUpload, Scratch, problem
+from .controls import app_settings, make_controls, named_handler, setting_values
+from .results import not_enlarged
 
 STYLE_SLOTS = 3
 PLOT_TERMS = ("total", "content", "style")
+# Clients may pass the /stylize API's parameters by position, so a new one comes last: `start` came after the settings
+# up to this one, and the settings added since come after it.
+LAST_SETTING_BEFORE_START = "seed"
 
 
 KEPT = Scratch(max_age=math.inf)  # the examples' results, kept while the app runs
@@ -80,30 +85,25 @@ def progress_line(step: int, total: int, scale: int, scales: int, seconds: float
             f"{seconds:.0f} s")
 
 
-def settings_from_controls(config: AppConfig, preset, size, backbone, optimizer, init, steps, coarse_steps,
-                           content_weight, style_weight, tv_weight, preserve_colour, style_scale, style_statistic,
-                           content_layers, style_layers, seed) -> optimize.StylizeSettings:
-    return optimize.preset(
-        preset, size=int(size), backbone=backbone, optimizer=optimizer, init=init, steps=int(steps),
-        coarse_steps=int(coarse_steps), content_weight=float(content_weight), style_weight=float(style_weight),
-        tv_weight=float(tv_weight), preserve_colour=preserve_colour, style_scale=float(style_scale),
-        style_statistic=style_statistic, seed=int(seed), device=config.device,
-        weights=config.weights if backbone == config.backbone else None,
-        content_layers=optimize.parse_layer_weights(content_layers) if content_layers.strip() else None,
-        style_layers=optimize.parse_layer_weights(style_layers) if style_layers.strip() else None,
-    ).check()
+def settings_from_controls(config: AppConfig, preset: str, values: dict) -> optimize.StylizeSettings:
+    """The preset's settings changed by the controls' values (by field name), run on the app's device with its
+    weights for its own backbone."""
+    settings = optimize.preset(preset, **setting_values(optimize.StylizeSettings, values))
+    return settings.replace(device=config.device,
+                            weights=config.weights if settings.backbone == config.backbone else None).check()
 
 
-def stream_stylize(content, styles, blend, settings: optimize.StylizeSettings, config: AppConfig):
+def stream_stylize(content, styles, blend, settings: optimize.StylizeSettings, config: AppConfig, start=None):
     """Run the engine, yielding (preview, loss plot, before/after, download, settings, status line) as it goes:
-    the status line (progress bar, step, scale, seconds since the start) at most every STATUS_EVERY seconds."""
+    the status line (progress bar, step, scale, seconds since the start) at most every STATUS_EVERY seconds.
+    start: an image to begin from (e.g. a fast result to refine) instead of settings.init."""
     if content is None:
         raise problem("Add a content image first.")
     if not styles:
         raise problem("Add at least one style image.")
     curve, started, shown = [], time.perf_counter(), 0.0
     try:
-        for event in optimize.stylize(content, styles, settings.replace(style_blend=blend)):
+        for event in optimize.stylize(content, styles, settings.replace(style_blend=blend), start=start):
             if isinstance(event, optimize.Progress):
                 curve += [{"step": event.step, "loss": event.losses[t], "loss term": t} for t in PLOT_TERMS]
                 now = time.perf_counter()
@@ -121,7 +121,7 @@ def stream_stylize(content, styles, blend, settings: optimize.StylizeSettings, c
             before = SCRATCH.png(images.resize(images.load_image(content).rgb, (width, height)), "photo.png")
             path = str(event.save(SCRATCH.path()))
             used = {"seconds": round(event.seconds, 1), **event.settings.to_dict(),
-                    **weights_used(event.settings, config)}
+                    **weights_used(event.settings, config), **({"start": Path(start).name} if start else {})}
             status = f"Done: {width}×{height} px in {event.seconds:.1f} s" + not_enlarged(event.image, settings.size)
             yield path, pd.DataFrame(curve), (before, path), path, used, status
     except StyleHubError as err:
@@ -139,8 +139,8 @@ def stopped(preview, status):
     return str(partial), f"Stopped{at}: the download holds the last preview."
 
 
-def build_tab(config: AppConfig, notice: str) -> None:
-    """The optimisation tab."""
+def build_tab(config: AppConfig, notice: str):
+    """The optimisation tab. Returns its `refine`, with which another tab hands it a picture to refine."""
     defaults = optimize.preset()
     with gr.Row():
         with gr.Column(scale=1):
@@ -154,35 +154,19 @@ def build_tab(config: AppConfig, notice: str) -> None:
                         style_inputs.append(ImageUpload(label=label, type="filepath", sources=["upload", "clipboard"],
                                                         height=200, elem_id=f"style-{slot + 1}"))
                         blend_inputs.append(gr.Slider(0, 1, value=1.0, step=0.05, label="Blend weight"))
+            with gr.Accordion("Start from an image (optional)", open=False, elem_id="start-box") as start_box:
+                start = ImageUpload(label="Start image", type="filepath", sources=["upload", "clipboard"], height=160,
+                                    elem_id="start")
+                gr.Markdown("The optimisation begins from this picture (resized to the output) instead of *Start "
+                            "from*: Refine in the Any painting tab puts its result here. Clear it to start afresh.")
             preset = gr.Radio(list(optimize.PRESETS), value=optimize.DEFAULT_PRESET, label="Preset",
                               info="fast: a quick look; best: more iterations at every scale")
-            size = gr.Slider(32, 1024, value=defaults.size, step=32, label="Output size (long side, px)",
-                             elem_id="size")
+            controls = make_controls(optimize.StylizeSettings, defaults, advanced=False)
             with gr.Accordion("Advanced", open=False):
-                with gr.Row():
-                    backbone = gr.Dropdown(runnable_backbones(config), value=config.backbone, label="Backbone",
-                                           info="the backbones this server has weights for")
-                    optimizer = gr.Radio(list(optimize.OPTIMIZERS), value=defaults.optimizer, label="Optimiser")
-                    init = gr.Dropdown(list(optimize.INITS), value=defaults.init, label="Start from")
-                with gr.Row():
-                    steps = gr.Number(defaults.steps, precision=0, minimum=1, label="Steps at full size")
-                    coarse_steps = gr.Number(defaults.coarse_steps, precision=0, minimum=0,
-                                             label="Steps at each coarser scale")
-                    seed = gr.Number(defaults.seed, precision=0, label="Seed")
-                with gr.Row():
-                    content_weight = gr.Number(defaults.content_weight, minimum=0, label="Content weight")
-                    style_weight = gr.Number(defaults.style_weight, minimum=0, label="Style weight")
-                    tv_weight = gr.Number(defaults.tv_weight, minimum=0, label="Smoothness (TV) weight")
-                with gr.Row():
-                    preserve_colour = gr.Radio(list(optimize.COLOUR_MODES), value=defaults.preserve_colour,
-                                               label="Keep the photo's colours")
-                    style_scale = gr.Slider(0.25, 2.0, value=defaults.style_scale, step=0.05, label="Style scale")
-                    style_statistic = gr.Radio(["gram", "w2"], value=defaults.style_statistic,
-                                               label="Style statistic")
-                content_layers = gr.Textbox("", label="Content layers (empty: the backbone's default)",
-                                            placeholder="relu4_2")
-                style_layers = gr.Textbox("", label="Style layers (empty: the backbone's default)",
-                                          placeholder="relu1_1, relu2_1, relu3_1:0.5")
+                backbone = dict(choices=runnable_backbones(config), value=config.backbone,
+                                info="the backbones this server has weights for")
+                controls |= make_controls(optimize.StylizeSettings, defaults, advanced=True,
+                                          overrides={"backbone": backbone})
             with gr.Row():
                 run = gr.Button("Stylise", variant="primary", interactive=not notice, elem_id="run")
                 stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
@@ -195,37 +179,30 @@ def build_tab(config: AppConfig, notice: str) -> None:
             slider = gr.ImageSlider(label="Before / after", type="pil", interactive=False, max_height=360,
                                     elem_id="compare")
             download = gr.File(label="Download (lossless PNG)", interactive=False, elem_id="download")
-            used = gr.JSON(label="Settings used (to reproduce this result)")
+            used = gr.JSON(label="Settings used (to reproduce this result)", elem_id="settings-used")
 
     def on_preset(name):
         chosen = optimize.preset(name)
         return chosen.steps, chosen.coarse_steps
 
-    preset.change(on_preset, preset, [steps, coarse_steps], api_visibility="private")
-
-    controls = [preset, size, backbone, optimizer, init, steps, coarse_steps, content_weight, style_weight, tv_weight,
-                preserve_colour, style_scale, style_statistic, content_layers, style_layers, seed]
+    preset.change(on_preset, preset, [controls["steps"], controls["coarse_steps"]], api_visibility="private")
+    names = app_settings(optimize.StylizeSettings)  # in field order
+    style_names = [f"style_{slot + 1}" for slot in range(STYLE_SLOTS)]
+    weight_names = [f"weight_{slot + 1}" for slot in range(STYLE_SLOTS)]
 
     # Each visitor's newest preview while a run goes on, for Stop: the preview component's own value is not sent
     # reliably while an update to it is on its way.
     newest_preview: dict[str | None, str] = {}
 
-    # The None defaults make those parameters optional for API clients, who then get the controls' values.
-    def stylize(content, style_1, style_2=None, style_3=None, weight_1=None, weight_2=None, weight_3=None,
-                preset=None, size=None, backbone=None, optimizer=None, init=None, steps=None, coarse_steps=None,
-                content_weight=None, style_weight=None, tv_weight=None, preserve_colour=None, style_scale=None,
-                style_statistic=None, content_layers=None, style_layers=None, seed=None,
-                request: gr.Request = None):
+    def stylize(values: dict, request: gr.Request | None):
         try:
-            settings = settings_from_controls(config, preset, size, backbone, optimizer, init, steps, coarse_steps,
-                                              content_weight, style_weight, tv_weight, preserve_colour, style_scale,
-                                              style_statistic, content_layers, style_layers, seed)
+            settings = settings_from_controls(config, values["preset"], values)
         except StyleHubError as err:
             raise problem(str(err)) from None
-        chosen = [(s, w) for s, w in ((style_1, weight_1), (style_2, weight_2), (style_3, weight_3)) if s is not None]
+        chosen = [(values[s], values[w]) for s, w in zip(style_names, weight_names) if values[s] is not None]
         visitor = request.session_hash if request is not None else None
-        for outputs in stream_stylize(content, [s for s, _ in chosen], [w for _, w in chosen] or None, settings,
-                                      config):
+        for outputs in stream_stylize(values["content"], [s for s, _ in chosen], [w for _, w in chosen] or None,
+                                      settings, config, values["start"]):
             if isinstance(outputs[0], (str, Path)):
                 newest_preview[visitor] = str(outputs[0])
             yield outputs
@@ -235,13 +212,33 @@ def build_tab(config: AppConfig, notice: str) -> None:
         return stopped(newest_preview.pop(request.session_hash if request is not None else None, None), status)
 
     outputs = [preview, plot, slider, download, used, status]
-    waiting = "() => 'Waiting for the engine…'"
-    run.click(None, None, status, js=waiting, api_visibility="private", queue=False)
+    waiting = "Waiting for the engine…"
+    run.click(None, None, status, js=f"() => {waiting!r}", api_visibility="private", queue=False)
+    cut = names.index(LAST_SETTING_BEFORE_START) + 1
+    parameters = ["content", *style_names, *weight_names, "preset", *names[:cut], "start", *names[cut:]]
+    components = {"content": content, **dict(zip(style_names, style_inputs)), **dict(zip(weight_names, blend_inputs)),
+                  "preset": preset, "start": start, **controls}
+    handler = named_handler(stylize, parameters[:2], parameters[2:])
+    inputs = [components[name] for name in parameters]
     # One progress display: the status line, which also takes the error badge; the results stay as they were.
-    job = run.click(stylize, [content, *style_inputs, *blend_inputs, *controls], outputs, api_name="stylize",
-                    concurrency_id=ENGINE, concurrency_limit=config.concurrency, show_progress="hidden",
-                    show_progress_on=[status], scroll_to_output=True)
+    running = dict(concurrency_id=ENGINE, concurrency_limit=config.concurrency, show_progress="hidden",
+                   show_progress_on=[status], scroll_to_output=True)
+    job = run.click(handler, inputs, outputs, api_name="stylize", **running)
     stop_button.click(stop, [status], [download, status], cancels=[job], api_visibility="private")
+
+    def refine(trigger, sources: list, picked) -> None:
+        """On `trigger` (an event, such as a button's click), fill this tab with picked(*values of `sources`):
+        (content photo, [(style image, blend weight), ...], start image), and run it as Stylise does."""
+        def fill(*values):
+            photo, styles, start_image = picked(*values)
+            styles = [*styles, *[(None, 1.0)] * (STYLE_SLOTS - len(styles))][:STYLE_SLOTS]
+            return (photo, *[s for s, _ in styles], *[w for _, w in styles], start_image, gr.Accordion(open=True),
+                    waiting)
+
+        filled = trigger(fill, sources, [content, *style_inputs, *blend_inputs, start, start_box, status],
+                         queue=False, api_visibility="private")
+        refined = filled.then(handler, inputs, outputs, api_visibility="private", **running)
+        stop_button.click(None, None, None, cancels=[refined], api_visibility="private")
 
     finished = {}  # an example's final outputs, by the contents of its two images: each example runs once
 
@@ -263,9 +260,9 @@ def build_tab(config: AppConfig, notice: str) -> None:
         examples = gr.Examples(pairs, [content, style_inputs[0]], elem_id="optimise-examples",
                                label="Examples (public-domain paintings; run once, then kept)")
         examples.load_input_event.then(example, [content, style_inputs[0]],
-                                       [status, preview, download, used, preset, size], api_visibility="private",
-                                       concurrency_id=ENGINE, concurrency_limit=config.concurrency,
-                                       show_progress="hidden", show_progress_on=[status], scroll_to_output=True)
+                                       [status, preview, download, used, preset, controls["size"]],
+                                       api_visibility="private", **running)
+    return refine
 
 
 def _example_pairs() -> list[list[str]]:
