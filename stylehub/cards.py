@@ -110,9 +110,12 @@ def _body(config: dict, folder: Path, repo_id: str | None, preview: bool, curve:
         lines.append(f"| {i} | {shown}{_cell(style.name)} | {_source(style.source)} | "
                      f"{_cell(style.licence or 'unknown')} |")
     training = {k: v for k, v in (config.get("training") or {}).items() if v is not None}
+    base = training.pop("fine_tuned_from", None)  # `stylehub train finetune`: the base network's own record
     if training:
-        lines += ["", "## Training", "", "| setting | value |", "| --- | --- |"]
-        lines += [f"| {_cell(k)} | {_cell(_value(v))} |" for k, v in training.items()]
+        lines += ["", "## Training", "", *_settings_table(training)]
+    if base:
+        lines += ["", "Fine-tuned (all weights, the settings above) from a network trained with:", "",
+                  *_settings_table(base)]
     if curve:
         lines += ["", f"![Training losses per step]({CURVE_NAME})"]
     if scores:
@@ -154,6 +157,11 @@ def _style_vector_body(config: dict, folder: Path, repo_id: str | None) -> str:
                      f"{_cell(painting.get('licence') or 'unknown')} |")
     lines += ["", "The paintings keep their own licences; the copies here are at most 512 px on their long side."]
     return "\n".join(lines)
+
+
+def _settings_table(record: dict) -> list[str]:
+    return ["| setting | value |", "| --- | --- |",
+            *(f"| {_cell(k)} | {_cell(_value(v))} |" for k, v in record.items() if v is not None)]
 
 
 def _source(source) -> str:

@@ -135,18 +135,24 @@ def fine_detail(image: torch.Tensor, kernel: int = 5) -> torch.Tensor:
     return image - torch.nn.functional.avg_pool2d(padded, kernel, 1)
 
 
-def with_grid_term(terms: dict, output: torch.Tensor, weight: float) -> dict:
-    """The loss terms plus one against a pattern locked to a transformer network's own 4-pixel grid ('grid').
+GRID_PERIOD = 8  # px; a pattern repeating every 2 or 4 px repeats every 8 px too
 
-    A transformer network (stride 4) can paint the same 4-pixel pattern on every photo: no loss on one crop sees
-    it as anything but texture. The term is the variance of the fine detail's mean at each of the 4 x 4 pixel
-    phases, relative to the fine detail's variance, per image (a pattern repeating every 4 px has phase means
-    that differ; a photo's do not).
+
+def with_grid_term(terms: dict, output: torch.Tensor, weight: float) -> dict:
+    """The loss terms plus one against a pattern locked to a transformer network's own pixel grid ('grid').
+
+    A transformer network (stride 4) can paint the same small pattern on every photo, every 2, 4 or 8 px: no loss
+    on one crop sees it as anything but texture. The term is the variance of the fine detail's mean at each of the
+    8 x 8 pixel phases, relative to the fine detail's variance, per image (a pattern repeating every 2, 4 or 8 px
+    has phase means that differ; a photo's do not). Networks trained against the 4 x 4 phases alone kept an 8-px
+    pattern.
     """
     detail = fine_detail(output)
     energy = detail.pow(2).mean(dim=(1, 2, 3)).detach() + EPS
+    p = GRID_PERIOD
     n, c, h, w = detail.shape
-    phases = detail.reshape(n, c, h // 4, 4, w // 4, 4).mean(dim=(2, 4))  # (n, c, 4, 4)
+    detail = detail[..., :h // p * p, :w // p * p]
+    phases = detail.reshape(n, c, h // p, p, w // p, p).mean(dim=(2, 4))  # (n, c, p, p)
     grid = weight * (phases.var(dim=(2, 3), unbiased=False).mean(1) / energy).mean()
     return {**terms, "grid": grid, "total": terms["total"] + grid}
 

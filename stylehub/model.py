@@ -1,9 +1,9 @@
 """A StyleHub model: what its folder's config.json says, read in this one place, and its network.
 
 `Model.read(folder)` describes a model (its kind, its styles with names, pictures and credits) without loading the
-network; `Model.load(folder, device, runtime)` loads the network too. runtime "auto" runs a transformer network
-with onnxruntime when it runs on the CPU and the onnx extra is installed (1.5-1.7x PyTorch's speed there), and
-everything else with PyTorch; "torch" and "onnxruntime" choose.
+network; `Model.load(folder, device, runtime)` loads the network too. runtime "auto" runs a transformer or
+arbitrary-style network with onnxruntime when it runs on the CPU and the onnx extra is installed (1.5-2x PyTorch's
+speed there), and everything else with PyTorch; "torch" and "onnxruntime" choose.
 
 onnxruntime runs the network's ONNX export, kept in StyleHub's cache folder (STYLEHUB_CACHE, else
 $XDG_CACHE_HOME/stylehub or ~/.cache/stylehub; a model folder, e.g. in the Hugging Face cache, may be read-only)
@@ -17,6 +17,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +25,14 @@ from pathlib import Path
 import torch
 
 from . import __version__, checkpoints, onnx_export
+from .arbitrary_nets import ArbitraryStyleNet
 from .backbones import pick_device
 from .errors import OutputError, SettingsError, StyleHubError
 from .nets import TransformerNet
 from .onnx_runtime import OnnxRuntimeNet
 
 RUNTIMES = ("auto", "torch", "onnxruntime")
+EXPORTABLE = (TransformerNet, ArbitraryStyleNet)  # the networks onnxruntime runs
 CACHE_ENV = "STYLEHUB_CACHE"
 KEPT_EXPORTS = 32  # the cache keeps the exports used last; older ones are removed when a new one is written
 PREVIEW_NAME = "preview.png"  # the sample grid of a model card, shown when a style keeps no picture
@@ -64,9 +67,9 @@ class Model:
         if runtime == "onnxruntime" and device not in ("auto", "cpu"):
             raise SettingsError(f"the onnxruntime runtime runs on the CPU; use device cpu or auto, not {device}")
         net, config = checkpoints.load_model(folder, "cpu" if runtime == "onnxruntime" else pick_device(device))
-        if runtime == "onnxruntime" and not isinstance(net, TransformerNet):
-            kind = "an arbitrary-style" if config["kind"] == "arbitrary" else "a texture"
-            raise SettingsError(f"the onnxruntime runtime runs transformer networks; this is {kind} network")
+        if runtime == "onnxruntime" and not isinstance(net, EXPORTABLE):
+            raise SettingsError("the onnxruntime runtime runs transformer and arbitrary-style networks; this is a "
+                                "texture network")
         if runtime == "onnxruntime" or (runtime == "auto" and _onnxruntime_suits(net)):
             net = onnxruntime_net(net)
         return cls(config, Path(folder), net)
@@ -152,10 +155,10 @@ class Model:
 def _onnxruntime_suits(net: torch.nn.Module) -> bool:
     on_cpu = next(net.parameters()).device.type == "cpu"
     installed = all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
-    return on_cpu and installed and isinstance(net, TransformerNet)
+    return on_cpu and installed and isinstance(net, EXPORTABLE)
 
 
-def onnxruntime_net(net: TransformerNet, threads: int | None = None) -> OnnxRuntimeNet:
+def onnxruntime_net(net: TransformerNet | ArbitraryStyleNet, threads: int | None = None) -> OnnxRuntimeNet:
     """`net` run by onnxruntime, from its export in the cache (exported on first use)."""
     path = exported_file(net)
     try:
@@ -165,7 +168,7 @@ def onnxruntime_net(net: TransformerNet, threads: int | None = None) -> OnnxRunt
         return OnnxRuntimeNet(net, exported_file(net), threads)
 
 
-def exported_file(net: TransformerNet) -> Path:
+def exported_file(net: TransformerNet | ArbitraryStyleNet) -> Path:
     """The ONNX export of `net` in the cache, written when missing (in a temporary folder if the cache cannot be
     written)."""
     folder = cache_folder() / "onnx"
@@ -183,11 +186,14 @@ def exported_file(net: TransformerNet) -> Path:
     return written
 
 
-def export_key(net: TransformerNet) -> str:
-    """sha256 of what the export depends on: the exporter's code, the network's settings and its weights."""
-    digest = hashlib.sha256(f"stylehub {__version__} opset {onnx_export.OPSET}\n".encode())
-    digest.update(Path(onnx_export.__file__).read_bytes())
-    digest.update(json.dumps(net.config.to_dict(), sort_keys=True).encode())
+def export_key(net: TransformerNet | ArbitraryStyleNet) -> str:
+    """sha256 of what the export depends on: the exporter's and the network's code (and torch's version: its
+    exporter traces the arbitrary-style network), the network's settings and its weights."""
+    digest = hashlib.sha256(f"stylehub {__version__} opset {onnx_export.OPSET} torch {torch.__version__}\n".encode())
+    for module in (onnx_export, sys.modules[type(net).__module__]):
+        digest.update(Path(module.__file__).read_bytes())
+    settings = net.config.to_dict() | ({"rounds": net.rounds_to_int8} if isinstance(net, ArbitraryStyleNet) else {})
+    digest.update(json.dumps(settings, sort_keys=True).encode())
     for name, tensor in sorted(net.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())

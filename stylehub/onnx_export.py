@@ -1,21 +1,30 @@
-"""ONNX export of StyleHub transformer networks.
+"""ONNX export of StyleHub's networks: transformer networks, and the arbitrary-style transfer network.
 
-The graph is written with the onnx package, layer by layer from the PyTorch modules, each node named after its
-layer. (torch.onnx's TorchScript exporter is deprecated, and its torch.export one takes 15-25 s for these small
-networks on a 2-core CPU and needs onnxscript; this writer takes milliseconds, and needs only onnx.) The exported
-model takes any image size: it pads to a multiple of the network's stride, mirroring the edge as
+A transformer network's graph is written with the onnx package, layer by layer from the PyTorch modules, each node
+named after its layer. (torch.onnx's TorchScript exporter is deprecated, and its torch.export one takes 15-25 s for
+these small networks on a 2-core CPU and needs onnxscript; this writer takes milliseconds, and needs only onnx.)
+Every exported model takes any image size: it pads to a multiple of the network's stride, mirroring the edge as
 `fast.stylize_image` does, and crops. `Model.load` keeps each export in a cache (see stylehub/model.py), so a model
 is exported on its first load only.
+
+The arbitrary-style transfer network (stylehub/arbitrary_nets.py) rounds every intermediate result to an int8 grid,
+as the original does: some 180 QuantizeLinear/DequantizeLinear pairs that torch.onnx's TorchScript exporter writes
+from the modules in under a second, so that one is traced instead. Its style predictor stays in PyTorch: it runs
+once per painting, on a 256 px square.
 """
 from __future__ import annotations
 
+import io
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from . import __version__, checkpoints
+from .arbitrary_nets import ArbitraryStyleNet, TransferNet
 from .files import write_atomically
 from .nets import ConditionalInstanceNorm2d, ConvNormReLU, TransformerNet
 from .onnx_runtime import OnnxError, onnx_package
@@ -24,27 +33,63 @@ OPSET = 17
 
 
 def export_onnx(model, path) -> Path:
-    """Write a transformer network (a model folder or a TransformerNet) to an ONNX file; returns the path.
+    """Write a transformer or arbitrary-style network (a model folder or the network) to an ONNX file; returns the
+    path.
 
     Inputs: `image`, float32 (batch, 3, height, width), RGB in [0, 1], any height and width of 16 or more; for a
     network of several styles also `style_weights`, float32 (batch or 1, num_styles), non-negative, not all zero
-    (normalised to sum 1 in the graph). Output: `stylized`, float32, the shape of `image`, in [0, 1].
+    (normalised to sum 1 in the graph); for an arbitrary-style network `style_vector`, float32 (batch or 1,
+    style_dim), a painting's style vector (stylehub/arbitrary.py). Output: `stylized`, float32, the shape of
+    `image`, in [0, 1].
     """
     onnx = onnx_package("onnx")
-    if isinstance(model, TransformerNet):
+    if isinstance(model, (TransformerNet, ArbitraryStyleNet)):
         net, names = model, []
     else:
         net, config = checkpoints.load_model(model)
-        if not isinstance(net, TransformerNet):
-            raise OnnxError(f"{model}: only transformer networks export to ONNX (a texture network draws noise)")
+        if not isinstance(net, (TransformerNet, ArbitraryStyleNet)):
+            raise OnnxError(f"{model}: only transformer and arbitrary-style networks export to ONNX (a texture "
+                            f"network draws noise)")
         names = [s.get("name") for s in config.get("styles", [])]
-    proto = onnx.helper.make_model(_GraphWriter(net).graph(), opset_imports=[onnx.helper.make_opsetid("", OPSET)],
-                                   producer_name="stylehub", producer_version=__version__)
+    if isinstance(net, ArbitraryStyleNet):
+        proto = _traced_transfer(net.transfer)
+    else:
+        proto = onnx.helper.make_model(_GraphWriter(net).graph(), opset_imports=[onnx.helper.make_opsetid("", OPSET)])
+    proto.producer_name, proto.producer_version = "stylehub", __version__
     onnx.helper.set_model_props(proto, {"styles": json.dumps(names)})
     onnx.checker.check_model(proto, full_check=True)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_atomically(path, lambda tmp: onnx.save(proto, tmp))
+
+
+class _PaddedTransfer(torch.nn.Module):
+    """The transfer network on any image size: padded to a multiple of its stride (mirroring the edge), cropped."""
+
+    def __init__(self, transfer: TransferNet):
+        super().__init__()
+        self.transfer = transfer
+
+    def forward(self, image: torch.Tensor, style_vector: torch.Tensor) -> torch.Tensor:
+        height, width = image.shape[-2:]
+        stride = self.transfer.stride
+        padded = F.pad(image, (0, (-width) % stride, 0, (-height) % stride), mode="reflect")
+        return self.transfer(padded, style_vector)[..., :height, :width]
+
+
+def _traced_transfer(transfer: TransferNet):
+    onnx = onnx_package("onnx")
+    module = _PaddedTransfer(transfer).cpu().eval()
+    example = (torch.rand(1, 3, 30, 41), torch.rand(1, transfer.style_dim))
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # the exporter's deprecation notice and its tracer's notes on shapes
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, example, buffer, dynamo=False, opset_version=OPSET,
+                          input_names=["image", "style_vector"], output_names=["stylized"],
+                          dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
+                                        "style_vector": {0: "style_batch"},
+                                        "stylized": {0: "batch", 2: "height", 3: "width"}})
+    return onnx.load_from_string(buffer.getvalue())
 
 
 class _GraphWriter:

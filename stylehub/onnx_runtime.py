@@ -1,10 +1,11 @@
-"""onnxruntime: sessions for ONNX files, and a StyleHub transformer network run by onnxruntime on the CPU."""
+"""onnxruntime: sessions for ONNX files, and a StyleHub network run by onnxruntime on the CPU."""
 from __future__ import annotations
 
 import importlib
 
 import torch
 
+from .arbitrary_nets import ArbitraryStyleNet
 from .errors import StyleHubError
 from .nets import TransformerNet
 
@@ -32,20 +33,26 @@ def onnx_session(path, threads: int | None = None):
 
 
 class OnnxRuntimeNet(torch.nn.Module):
-    """A transformer network run by onnxruntime on the CPU, called like the TransformerNet it was exported from.
+    """A transformer or arbitrary-style network run by onnxruntime on the CPU, called like the network it was
+    exported from.
 
-    A drop-in for `fast.stylize_image` (`stylehub apply --runtime onnxruntime`): on CPUs onnxruntime fuses what
-    PyTorch runs as separate passes over the image (norms, paddings, ReLUs): 1.5-1.7x PyTorch's speed at 1024 px
-    on a 2-core CPU (bench/bench_fast.py). `onnx_file` is the network's export (`model.onnxruntime_net` makes it).
+    A drop-in for `fast.stylize_image` and `arbitrary.stylize` (`stylehub apply --runtime onnxruntime`): on CPUs
+    onnxruntime fuses what PyTorch runs as separate passes over the image (norms, paddings, ReLUs, the arbitrary
+    network's int8 rounding): 1.5-2x PyTorch's speed at 1024 px on a 2-core CPU (bench/bench_fast.py,
+    bench/bench_arbitrary.py). An arbitrary-style network's style predictor stays in PyTorch. `onnx_file` is the
+    network's export (`model.onnxruntime_net` makes it).
     """
 
-    def __init__(self, net: TransformerNet, onnx_file, threads: int | None = None):
+    def __init__(self, net: TransformerNet | ArbitraryStyleNet, onnx_file, threads: int | None = None):
         super().__init__()
         self.net, self.stride, self.config = net.cpu().eval(), net.stride, net.config
+        self.predictor = net.predictor if isinstance(net, ArbitraryStyleNet) else None
         self.session = onnx_session(onnx_file, threads)
 
     def forward(self, image: torch.Tensor, styles=None) -> torch.Tensor:
         feed = {"image": image.detach().float().cpu().numpy()}
-        if self.config.num_styles > 1:  # an index, a weight vector or a batch of them, checked as the net does
+        if isinstance(self.net, ArbitraryStyleNet):
+            feed["style_vector"] = self.net.style_vectors(styles).cpu().numpy()
+        elif self.config.num_styles > 1:  # an index, a weight vector or a batch of them, checked as the net does
             feed["style_weights"] = self.net.style_weights(image, styles).cpu().numpy()
         return torch.from_numpy(self.session.run(None, feed)[0])

@@ -118,7 +118,8 @@ def read_style(folder) -> VectorStyle:
     return VectorStyle(Path(folder), checkpoints.read_config(folder), vector_files.load_style_vector(folder))
 
 
-def open_network(style: VectorStyle, network=None, *, fallback=None, device: str = "auto") -> Model:
+def open_network(style: VectorStyle, network=None, *, fallback=None, device: str = "auto",
+                 runtime: str = "auto") -> Model:
     """The arbitrary-style network `style` was made with, loaded: `network` (a folder or a Hub repo id) when given,
     else the Hub repo the style names, else `fallback` (where the caller keeps the shipped network, e.g.
     models/arbitrary). CheckpointError when there is none, or when it is not the network the style names."""
@@ -141,7 +142,7 @@ def open_network(style: VectorStyle, network=None, *, fallback=None, device: str
     if found != style.network_sha256:
         raise CheckpointError(f"the style {style.name!r} paints with {wanted}; {ref} is another network (sha256 "
                               f"{found[:16]}…), to which the vector means nothing; {advice}")
-    return Model.load(folder, device, "torch")
+    return Model.load(folder, device, runtime)
 
 
 def open_style(folder, network=None, *, fallback=None, device: str = "auto") -> tuple[VectorStyle, Model]:

@@ -65,7 +65,7 @@ def test_a_published_style_paints_as_the_engine_does(published, tmp_path):
     assert Path(pictures[0][0]).read_bytes() == (folder / "styles" / "wave.jpg").read_bytes()
 
     *_, painted, timing = api["any_painting"].fn(str(photo), *NO_PAINTINGS, 0.7, True, 128, style)
-    net = Model.load(SHIPPED, "cpu", "torch").net
+    net = Model.load(SHIPPED, "cpu").net  # as the app loads it: with onnxruntime where installed
     expected = style_vectors.stylize(net, images.load_image(photo).rgb, style_vectors.read_style(folder),
                                      strength=0.7, preserve_colour=True, working_side=arbitrary.WORKING_SIDE)
     engine = images.save_image(expected, tmp_path / "engine.png")

@@ -9,6 +9,7 @@ from conftest import SHARED, requires_shared
 
 from stylehub import checkpoints, cli, fast, images, multistyle_onnx, onnx_export, onnx_runtime
 from stylehub import model as model_module
+from stylehub.arbitrary_nets import ArbitraryConfig, ArbitraryStyleNet
 from stylehub.errors import SettingsError
 from stylehub.model import Model, onnxruntime_net
 from stylehub.nets import TextureConfig, TextureNet, TransformerConfig, TransformerNet
@@ -73,7 +74,7 @@ def test_single_style_model_folder_exports_from_the_command_line(tmp_path, capsy
 def test_texture_networks_are_not_exported(tmp_path, capsys):
     folder = checkpoints.save_model(TextureNet(TextureConfig(scales=2, channels=2)), tmp_path / "t", styles=[{}])
     assert cli.main(["export", str(folder), "-o", str(tmp_path / "t.onnx")]) == 1
-    assert "only transformer networks" in capsys.readouterr().err
+    assert "only transformer and arbitrary-style networks" in capsys.readouterr().err
     assert not (tmp_path / "t.onnx").exists()
 
 
@@ -102,7 +103,7 @@ def test_apply_with_onnxruntime_from_the_command_line(tmp_path, capsys):
     texture = checkpoints.save_model(TextureNet(TextureConfig(scales=2, channels=2)), tmp_path / "t", styles=[{}])
     assert cli.main(["apply", str(texture), str(photo), "-o", str(tmp_path / "x.png"), "--runtime",
                      "onnxruntime"]) == 1
-    assert "transformer networks" in capsys.readouterr().err
+    assert "this is a texture network" in capsys.readouterr().err
 
 
 def test_import_refuses_a_file_it_does_not_know(tmp_path):
@@ -179,8 +180,11 @@ def test_the_loader_picks_the_runtime_and_works_without_a_writable_cache(tmp_pat
     single = checkpoints.save_model(_random_net(TransformerConfig(width=4, residual_blocks=1)), tmp_path / "m",
                                     styles=[{"name": "wave"}])
     texture = checkpoints.save_model(TextureNet(TextureConfig(scales=2, channels=2)), tmp_path / "t", styles=[{}])
+    tiny_arbitrary = ArbitraryStyleNet(ArbitraryConfig(style_dim=4, channels=(4, 4, 8, 4, 4), residual_blocks=1))
+    arbitrary = checkpoints.save_model(tiny_arbitrary, tmp_path / "a", styles=[{}])
     assert Model.load(single, "cpu").runtime == "onnxruntime"  # exported to a temporary folder instead
+    assert Model.load(arbitrary, "cpu").runtime == "onnxruntime"
     assert Model.load(single, "cpu", "torch").runtime == "torch"
     assert Model.load(texture, "cpu").runtime == "torch"
-    with pytest.raises(SettingsError, match="runs transformer networks; this is a texture network"):
+    with pytest.raises(SettingsError, match="runs transformer and arbitrary-style networks; this is a texture"):
         Model.load(texture, "cpu", "onnxruntime")

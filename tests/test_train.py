@@ -5,7 +5,8 @@ import torch
 from conftest import gradient_image
 from safetensors.torch import save_file
 
-from stylehub import checkpoints, colour, fast, images, train, training_log, training_state
+from stylehub import cards, checkpoints, colour, fast, images, train, training_log, training_state
+from stylehub.cli import main
 from stylehub.errors import SettingsError
 from stylehub.nets import TextureConfig, TextureNet, TransformerConfig, TransformerNet
 
@@ -248,6 +249,39 @@ def test_add_style_trains_only_the_new_style(photo_dir, style_image, content_ima
     _run(train.add_style(tmp_path / "two", style_image, photo_dir, steps=2, device="cpu"))  # in place
     assert (tmp_path / "two" / training_state.STATE_NAME).read_bytes() == state  # the base can still be resumed
     assert checkpoints.read_config(tmp_path / "two")["net"]["num_styles"] == 3
+
+
+def test_finetune_trains_on_its_own_styles_with_its_settings_and_todays_grid_term(photo_dir, style_image, tiny_train,
+                                                                                 tmp_path, capsys):
+    _run(train.train(style_image, photo_dir, tmp_path / "base", tiny_train.replace(steps=4),
+                     style_info=[{"name": "Stripes", "licence": "CC0"}]))
+    config_file = tmp_path / "base" / checkpoints.CONFIG_NAME
+    config = json.loads(config_file.read_text())
+    del config["training"]["grid_weight"]  # as recorded before the grid term existed
+    config_file.write_text(json.dumps(config))
+    base, _ = checkpoints.load_model(tmp_path / "base")
+    assert main(["train", "finetune", str(tmp_path / "base"), "--content-dir", str(photo_dir), "-o",
+                 str(tmp_path / "tuned"), "--steps", "3", "--weights", "random", "--device", "cpu", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 3
+    tuned, tuned_config = checkpoints.load_model(tmp_path / "tuned")
+    record = tuned_config["training"]
+    assert record["fine_tuned_from"] == config["training"] and record["steps_done"] == 3
+    assert record["grid_weight"] == train.TrainSettings().grid_weight  # today's default, the base had none
+    assert (record["image_size"], record["style_layers"]) == (32, tiny_train.style_layers)  # the base's own
+    assert tuned_config["styles"] == config["styles"]
+    assert (tmp_path / "tuned" / config["styles"][0]["image"]).is_file()
+    card = cards.render_card(tuned_config, tmp_path / "tuned")
+    assert "| steps_done | 3 |" in card.split("Fine-tuned")[0] and "| steps_done | 4 |" in card.split("Fine-tuned")[1]
+    photo = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert not torch.equal(base(photo), tuned(photo))
+    with pytest.raises(SettingsError, match="new folder"):
+        list(train.finetune(tmp_path / "base", photo_dir, tmp_path / "base"))
+    with pytest.raises(SettingsError, match="2 style image"):
+        list(train.finetune(tmp_path / "base", photo_dir, tmp_path / "two", styles=[photo_dir / "0.png"] * 2))
+    texture = checkpoints.save_model(TextureNet(TextureConfig(scales=2, channels=2)), tmp_path / "t", styles=[{}])
+    with pytest.raises(SettingsError, match="only transformer networks"):
+        list(train.finetune(texture, photo_dir, tmp_path / "t2"))
 
 
 @pytest.mark.parametrize("with_photos", [True, False])

@@ -49,7 +49,8 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--max-tile", type=int, default=1024, help="larger images are processed in tiles (default 1024)")
     p.add_argument("--device", default="auto")
     p.add_argument("--runtime", choices=("torch", "onnxruntime"), default="torch",
-                   help="onnxruntime: faster on CPUs, transformer networks only (pip install 'stylehub[onnx]')")
+                   help="onnxruntime: faster on CPUs, transformer and arbitrary-style networks "
+                        "(pip install 'stylehub[onnx]')")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
 
@@ -68,7 +69,8 @@ def run(args) -> int:
     _check_outputs(sources, targets, None if single else args.output)
     folder = hub.resolve_model(args.model, args.revision)
     style = _vector_style(args, folder)
-    model = (style_vectors.open_network(style, args.network, fallback=SHIPPED_NETWORK, device=args.device) if style
+    model = (style_vectors.open_network(style, args.network, fallback=SHIPPED_NETWORK, device=args.device,
+                                          runtime=args.runtime) if style
              else Model.load(folder, args.device, args.runtime))
     net, paintings = model.net, None if style else _paintings(args, model)
     styles = _style_choice(args.styles)
@@ -139,9 +141,6 @@ def _vector_style(args, folder) -> style_vectors.VectorStyle | None:
     if given:
         raise SettingsError(f"{args.model} is a style vector: it holds its paintings' style, so {given[0]} does not "
                             f"apply (stylehub make-style makes another)")
-    if args.runtime == "onnxruntime":
-        raise SettingsError("the onnxruntime runtime runs transformer networks; a style vector paints with an "
-                            "arbitrary-style network")
     return style_vectors.read_style(folder)
 
 

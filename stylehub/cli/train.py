@@ -1,4 +1,4 @@
-"""`stylehub train fast|multi|texture|add-style`: training feed-forward networks."""
+"""`stylehub train fast|multi|texture|add-style|finetune`: training feed-forward networks."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,6 +47,18 @@ def add_parsers(subparsers) -> None:
     add.add_argument("--json", action="store_true", help="print a JSON summary instead of a progress bar")
     _add_style_credits(add)
     add.set_defaults(run=_add_style)
+    tune = kinds.add_parser("finetune", help="train a finished network further on its own styles, with the settings "
+                                             "it was trained with and any given here (e.g. today's grid term)")
+    tune.add_argument("model", type=Path, help="trained model folder (its styles' pictures are trained on)")
+    tune.add_argument("--content-dir", required=True, help="folder of training photos")
+    tune.add_argument("--styles", nargs="+", help="train on these images, one per style in order (default: the "
+                                                  "pictures the model folder keeps)")
+    tune.add_argument("-o", "--output", required=True, type=Path, help="model folder (created; not MODEL)")
+    tune.add_argument("--resume", action="store_true", help="continue the interrupted run in the model folder")
+    tune.add_argument("--overwrite", action="store_true", help="replace the model already in the output folder")
+    add_setting_options(tune, train.TrainSettings, leave_out=("net_size",))  # the network is the model's
+    tune.add_argument("--json", action="store_true", help="print a JSON summary instead of a progress bar")
+    tune.set_defaults(run=_finetune)
 
 
 def _add_style_credits(parser) -> None:
@@ -77,6 +89,12 @@ def _train(args) -> int:
 def _add_style(args) -> int:
     events = train.add_style(args.model, args.styles[0], args.content_dir, args.output, steps=args.steps,
                              style_info=_style_info(args), device=args.device)
+    return _report_training(events, args.json)
+
+
+def _finetune(args) -> int:
+    events = train.finetune(args.model, args.content_dir, args.output, given_values(train.TrainSettings, vars(args)),
+                            styles=args.styles, resume=args.resume, overwrite=args.overwrite)
     return _report_training(events, args.json)
 
 
