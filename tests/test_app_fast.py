@@ -14,6 +14,7 @@ from conftest import gradient_image  # noqa: E402
 
 import app  # noqa: E402
 from stylehub import arbitrary, checkpoints, fast, images  # noqa: E402
+from stylehub.model import Model  # noqa: E402
 from stylehub.nets import TextureConfig, TextureNet, TransformerConfig, TransformerNet  # noqa: E402
 from ui.common import MODELS  # noqa: E402
 
@@ -177,7 +178,7 @@ def test_any_painting_mixes_paintings_and_names_a_bad_one(client, photo, tmp_pat
     result, (before, after), download, timing = client.predict(
         content=file(photo), painting_1=file(str(paintings[0])), size=128, api_name="/any_painting")
     assert Image.open(download).size == (45, 30) and " ms on cpu" in timing
-    net, _ = checkpoints.load_model(MODELS / "arbitrary")
+    net = Model.load(MODELS / "arbitrary", "cpu").net  # as the app loads it: onnxruntime on a CPU
     one = [images.load_image(str(p)).rgb for p in paintings]
     expected = arbitrary.stylize(net, images.load_image(photo).rgb, one[:1])
     assert (images.load_image(download).rgb - expected).abs().max() < 1.5 / 255  # the engine's result, as a PNG
