@@ -29,10 +29,10 @@ from .arbitrary_nets import ArbitraryStyleNet
 from .backbones import pick_device
 from .errors import OutputError, SettingsError, StyleHubError
 from .nets import TransformerNet
+from .onnx_export import EXPORTABLE
 from .onnx_runtime import OnnxRuntimeNet
 
 RUNTIMES = ("auto", "torch", "onnxruntime")
-EXPORTABLE = (TransformerNet, ArbitraryStyleNet)  # the networks onnxruntime runs
 CACHE_ENV = "STYLEHUB_CACHE"
 KEPT_EXPORTS = 32  # the cache keeps the exports used last; older ones are removed when a new one is written
 PREVIEW_NAME = "preview.png"  # the sample grid of a model card, shown when a style keeps no picture

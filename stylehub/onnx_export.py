@@ -30,6 +30,7 @@ from .nets import ConditionalInstanceNorm2d, ConvNormReLU, TransformerNet
 from .onnx_runtime import OnnxError, onnx_package
 
 OPSET = 17
+EXPORTABLE = (TransformerNet, ArbitraryStyleNet)  # the networks that export (and onnxruntime runs)
 
 
 def export_onnx(model, path) -> Path:
@@ -43,11 +44,11 @@ def export_onnx(model, path) -> Path:
     `image`, in [0, 1].
     """
     onnx = onnx_package("onnx")
-    if isinstance(model, (TransformerNet, ArbitraryStyleNet)):
+    if isinstance(model, EXPORTABLE):
         net, names = model, []
     else:
         net, config = checkpoints.load_model(model)
-        if not isinstance(net, (TransformerNet, ArbitraryStyleNet)):
+        if not isinstance(net, EXPORTABLE):
             raise OnnxError(f"{model}: only transformer and arbitrary-style networks export to ONNX (a texture "
                             f"network draws noise)")
         names = [s.get("name") for s in config.get("styles", [])]
