@@ -9,6 +9,7 @@ reference's time is its own optimisation time, start-up excluded). Target: style
 reference's in <= 25 % of its time; grid < 0.3 at 512 px.
 
     python bench/bench_optimize.py [--content C.jpg ...] [--style S.jpg ...] [--size 512] [--preset balanced]
+                                   [--precision auto] [--threads N]
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import torch
 from judging import SHARED, judge  # (bench/, the folder of this script) first: it puts the checkout on sys.path
 
 from stylehub import images, losses, optimize
-from stylehub.backbones import pick_device
+from stylehub.backbones import PRECISIONS, pick_device, pick_precision
 
 
 class PeakMemory:
@@ -121,15 +122,21 @@ def main() -> None:
     parser.add_argument("--weights", default=str(SHARED / "backbones" / "vgg16-hed.safetensors"))
     parser.add_argument("--backbone", default="vgg16")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads of both runs (default: torch's)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="stylehub-bench-")))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     settings = optimize.preset(args.preset, size=args.size, backbone=args.backbone, weights=args.weights,
-                               device=args.device, preview_every=0)
+                               device=args.device, precision=args.precision, preview_every=0)
     first_content, first_style = args.content[0], args.style[0]
     optimize.run(first_content, first_style, settings.replace(size=64, min_size=64, steps=1))  # warm-up
-    print(f"{torch.get_num_threads()} threads, {pick_device(args.device)}, {args.size} px, preset {args.preset} "
+    device = pick_device(args.device)
+    dtype = pick_precision(args.precision, device) or "float32"
+    print(f"{torch.get_num_threads()} threads, {device}, backbone in {dtype}, {args.size} px, preset {args.preset} "
           f"against reference_gatys.py --iters {args.reference_iters}", flush=True)
     pairs, all_met = [], True
     for content in args.content:
@@ -156,8 +163,9 @@ def main() -> None:
             pairs.append(dict(content=str(content), style=str(style), runs=runs, ratios=ratios, met=met))
     print(f"target (time <= 0.25x, style and content <= 1.25x, grid < 0.3 at 512 px) on all {len(pairs)} pairs: "
           f"{'met' if all_met else 'NOT met'}")
-    print(json.dumps({"device": str(pick_device(args.device)), "threads": torch.get_num_threads(), "size": args.size,
-                      "preset": args.preset, "reference_iters": args.reference_iters, "pairs": pairs}))
+    print(json.dumps({"device": str(device), "precision": str(dtype), "threads": torch.get_num_threads(),
+                      "size": args.size, "preset": args.preset, "reference_iters": args.reference_iters,
+                      "pairs": pairs}))
 
 
 if __name__ == "__main__":

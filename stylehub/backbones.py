@@ -296,6 +296,28 @@ def normalize_weights(extractor: FeatureExtractor, images: list[torch.Tensor]) -
     return extractor
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def pick_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype to run the backbone in under autocast (None: float32 throughout).
+
+    'auto' takes bfloat16 where the hardware computes it natively (CUDA GPUs that support it; CPUs with AMX tiles),
+    where it cuts a VGG16 loss evaluation at 512 px by a third (measured on an AMX CPU: 1.68 s to 1.12 s, one
+    thread); elsewhere the arithmetic would be emulated.
+    """
+    if precision == "float32":
+        return None
+    if precision == "bfloat16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if device.type == "cpu":
+        amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # torch's own check, not public API
+        return torch.bfloat16 if amx is not None and amx() else None
+    return None
+
+
 def pick_device(device: str = "auto") -> torch.device:
     """'auto' picks CUDA, then Apple's MPS, then the CPU."""
     if device != "auto":

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import tifffile
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError, SettingsError, StyleHubWarning
@@ -187,19 +186,17 @@ def fit_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
 
 
 def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize an NCHW tensor to (width, height): Lanczos when shrinking, bicubic when enlarging.
+    """Resize an NCHW tensor to (width, height) with Pillow's Lanczos filter (on float planes, no 8-bit rounding).
 
-    Shrinking uses Pillow's Lanczos filter (on float planes, no 8-bit rounding), the usual filter of image tools:
-    the fine texture a style is measured by depends on it, and a softer filter would teach a softer texture.
+    Lanczos is the usual filter of image tools, both ways: the fine texture a style is measured by depends on it.
+    Enlarged bicubic, a painting has other relu1_1 statistics than enlarged with Lanczos (a 470-px painting at
+    512 px: a Gram distance of 10 427 between the two copies, where optimised results reach 2-5), and the slow
+    path matched the bicubic copy.
     """
     width, height = size
     if image.shape[-2:] == (height, width):
         return image
-    if width <= image.shape[-1] and height <= image.shape[-2]:
-        resized = _lanczos(image, size)
-    else:
-        resized = F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
-    return resized.clamp(0, 1).contiguous()  # a 1x1 input comes back channels-last, which optimisers cannot take
+    return _lanczos(image, size).clamp(0, 1).contiguous()  # a 1x1 input comes back channels-last
 
 
 def _lanczos(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

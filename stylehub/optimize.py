@@ -17,10 +17,12 @@ from .backbones import (
     BACKBONES,
     DEFAULT_BACKBONE,
     POOLINGS,
+    PRECISIONS,
     backbone_spec,
     load_backbone,
     normalize_weights,
     pick_device,
+    pick_precision,
 )
 from .errors import SettingsError
 from .losses import CONTENT_NORMS, STYLE_STATISTICS, LossWeights, PerceptualLoss
@@ -63,7 +65,7 @@ class StylizeSettings(Settings):
     optimizer: str = setting("lbfgs", choices=OPTIMIZERS, app=App("Optimiser", row="method"))
     learning_rate: float = setting(0.02, help="Adam's step size")  # L-BFGS chooses its own steps
     init: str = setting("content", help="starting image", choices=INITS, app=App("Start from", row="method"))
-    steps: int = setting(150, help="iterations at the final scale", minimum=1,
+    steps: int = setting(200, help="iterations at the final scale", minimum=1,
                          app=App("Steps at full size", row="steps"))
     coarse_steps: int = setting(70, help="iterations at each coarser scale", minimum=0,
                                 app=App("Steps at each coarser scale", row="steps"))
@@ -94,6 +96,8 @@ class StylizeSettings(Settings):
     normalisation: str = "network"  # "network": the paper's terms and layer weights; "layer": each term relative
     seed: int = setting(0, minimum=0, maximum=MAX_SEED - 1, app=App("Seed", row="steps"))
     device: str = setting("auto", help="auto, cpu, cuda, cuda:N or mps")
+    precision: str = setting("auto", help="the backbone's arithmetic (auto: bfloat16 where the GPU or CPU computes "
+                                          "it natively, else float32)", choices=PRECISIONS)
     max_size: int = setting(2048, help="largest output side allowed")
     preview_every: int = 10  # steps between preview images; 0 for none
 
@@ -258,6 +262,7 @@ def _perceptual_loss(settings: StylizeSettings, content: torch.Tensor, styles: l
         weights=LossWeights(settings.content_weight, settings.style_weight, settings.tv_weight),
         style_statistic=settings.style_statistic, content_norm=settings.content_norm,
         normalisation=settings.normalisation, scale_layer=spec.content_layers[0],
+        backbone_dtype=pick_precision(settings.precision, device),
     )
 
 

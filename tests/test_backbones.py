@@ -141,6 +141,15 @@ def test_pick_device():
 
 @requires_shared(HED_VGG16)
 @pytest.mark.slow
+def test_pick_precision(monkeypatch):
+    cpu = torch.device("cpu")
+    assert backbones.pick_precision("float32", cpu) is None
+    assert backbones.pick_precision("bfloat16", cpu) == torch.bfloat16
+    for amx, expected in ((True, torch.bfloat16), (False, None)):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx)
+        assert backbones.pick_precision("auto", cpu) == expected
+
+
 def test_offline_vgg16_weights_load_through_timm():
     extractor = load_backbone("vgg16", weights=HED_VGG16)
     out = extractor(torch.rand(1, 3, 64, 64), ["relu1_1"])["relu1_1"]

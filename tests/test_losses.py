@@ -48,6 +48,31 @@ def test_gram_loss_gradient_by_hand():
     assert torch.allclose(f.grad.reshape(3, 16), by_hand, atol=1e-5)
 
 
+def test_gram_matrix_gradient_on_a_batch():
+    f = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(losses.gram_matrix, (f,))
+
+
+def test_a_bfloat16_backbone_gives_the_float32_loss_and_gradient_closely():
+    torch.manual_seed(3)
+    extractor = load_backbone("vgg11", weights="random")
+    image, style = torch.rand(1, 3, 48, 48), torch.rand(1, 3, 48, 48)
+    results = []
+    for dtype in (None, torch.bfloat16):
+        loss = losses.PerceptualLoss(extractor, content_layers={"relu4_2": 1.0},
+                                     style_layers={"relu1_1": 1.0, "relu3_1": 1.0}, weights=losses.LossWeights(),
+                                     normalisation="network", backbone_dtype=dtype)
+        loss.set_styles([style])
+        x = image.clone().requires_grad_(True)
+        terms = loss(x, loss.content_targets(torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(0))))
+        terms["total"].backward()
+        assert terms["total"].dtype == torch.float32
+        results.append((terms["total"].item(), x.grad.flatten()))
+    (exact, exact_grad), (low, low_grad) = results
+    assert low == pytest.approx(exact, rel=0.03)
+    assert torch.nn.functional.cosine_similarity(exact_grad, low_grad, dim=0) > 0.98
+
+
 def test_w2_loss_is_zero_at_target_and_matches_diagonal_gaussians():
     torch.manual_seed(2)
     target = torch.randn(1, 3, 8, 8) * torch.tensor([1.0, 2.0, 0.5]).view(1, 3, 1, 1) + 1
