@@ -139,8 +139,6 @@ def test_pick_device():
         backbones.pick_device("toaster")
 
 
-@requires_shared(HED_VGG16)
-@pytest.mark.slow
 def test_pick_precision(monkeypatch):
     cpu = torch.device("cpu")
     assert backbones.pick_precision("float32", cpu) is None
@@ -150,6 +148,8 @@ def test_pick_precision(monkeypatch):
         assert backbones.pick_precision("auto", cpu) == expected
 
 
+@requires_shared(HED_VGG16)
+@pytest.mark.slow
 def test_offline_vgg16_weights_load_through_timm():
     extractor = load_backbone("vgg16", weights=HED_VGG16)
     out = extractor(torch.rand(1, 3, 64, 64), ["relu1_1"])["relu1_1"]
