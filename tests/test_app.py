@@ -173,6 +173,14 @@ def test_optional_parameters_take_the_ui_defaults(client, photos):
     assert used["size"] == 32 and used["steps"] == defaults.steps and used["style_weight"] == defaults.style_weight
 
 
+def test_an_api_call_naming_only_a_preset_gets_that_preset():
+    config = app.AppConfig(backbone="vgg11", weights="random", device="cpu")
+    balanced = dict(TINY_CONTROLS, steps=optimize.preset().steps)
+    assert optimise.settings_from_controls(config, "fast", balanced).steps == optimize.preset("fast").steps
+    assert optimise.settings_from_controls(config, "best", balanced).steps == optimize.preset("best").steps
+    assert optimise.settings_from_controls(config, "fast", TINY_CONTROLS).steps == 4  # a value of one's own stays
+
+
 def test_heavy_events_share_one_concurrency_group():
     demo = app.build_demo(app.AppConfig(backbone="vgg11", weights="random"))
     groups = {block_fn.name: block_fn.concurrency_id for block_fn in demo.fns.values()}

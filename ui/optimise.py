@@ -87,8 +87,17 @@ def progress_line(step: int, total: int, scale: int, scales: int, seconds: float
 
 def settings_from_controls(config: AppConfig, preset: str, values: dict) -> optimize.StylizeSettings:
     """The preset's settings changed by the controls' values (by field name), run on the app's device with its
-    weights for its own backbone."""
-    settings = optimize.preset(preset, **setting_values(optimize.StylizeSettings, values))
+    weights for its own backbone.
+
+    A control the preset sets (steps) that still shows the default preset's value takes the chosen preset's: the
+    page moves it when the preset changes, but an API call that names only a preset leaves it at the default.
+    """
+    changes = setting_values(optimize.StylizeSettings, values)
+    default, chosen = optimize.preset(), optimize.preset(preset)
+    for name in optimize.PRESETS.get(preset, {}):
+        if changes.get(name) == getattr(default, name):
+            changes[name] = getattr(chosen, name)
+    settings = optimize.preset(preset, **changes)
     return settings.replace(device=config.device,
                             weights=config.weights if settings.backbone == config.backbone else None).check()
 
