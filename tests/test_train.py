@@ -172,6 +172,19 @@ def test_tiles_cover_large_images_exactly():
     assert torch.allclose(tiled, 1 - image, atol=1e-6)
 
 
+def test_working_side_paints_larger_photos_small_and_resizes_back(slim_net):
+    image, small = torch.rand(1, 3, 90, 120), torch.rand(1, 3, 48, 64)
+    expected = images.resize(fast.stylize_image(slim_net, images.resize_long_side(image, 64)), (120, 90))
+    got = fast.stylize_image(slim_net, image, working_side=64)
+    assert got.shape == image.shape and torch.allclose(got, expected, atol=1e-6)
+    kept = fast.stylize_image(slim_net, image, working_side=64, preserve_colour=True, strength=0.5)
+    assert torch.allclose(kept, (0.5 * colour.combine_luminance(expected, image) + 0.5 * image).clamp(0, 1),
+                          atol=1e-6)  # colours and strength at the photo's own resolution
+    assert torch.equal(fast.stylize_image(slim_net, small, working_side=64), fast.stylize_image(slim_net, small))
+    with pytest.raises(SettingsError, match="working side"):
+        fast.stylize_image(slim_net, image, working_side=8)
+
+
 def test_tiled_network_output(slim_net):
     image = torch.rand(1, 3, 70, 90)
     tiled = fast.stylize_image(slim_net, image, max_tile=40, overlap=8)

@@ -61,7 +61,7 @@ def stylize(model: Model, photo, styles, strength: float, preserve_colour: bool)
     """The engine's stylisation, its errors shown in the page."""
     with shown_in_page():
         return fast.stylize_image(model.net, photo, styles=styles, strength=float(strength),
-                                  preserve_colour=bool(preserve_colour))
+                                  preserve_colour=bool(preserve_colour), working_side=fast.WORKING_SIDE)
 
 
 def if_ready(run):

