@@ -19,7 +19,6 @@ approximates, faster, with the same looks and a lower judge style distance on mo
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -93,10 +92,11 @@ class Int8Conv2d(nn.Module):
 
 
 def same_padding(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
-    """TensorFlow's "SAME" zero padding: the output is ceil(size / stride); the odd pixel goes bottom and right."""
+    """TensorFlow's "SAME" zero padding (kernel >= stride): the output is ceil(size / stride); the odd pixel goes
+    bottom and right. Integer arithmetic only, so that an ONNX export traces it for every size."""
     pads = []
     for size in (x.shape[-1], x.shape[-2]):
-        total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+        total = ((size + stride - 1) // stride - 1) * stride + kernel - size
         pads += [total // 2, total - total // 2]
     return F.pad(x, pads)
 

@@ -159,29 +159,36 @@ def _onnxruntime_suits(net: torch.nn.Module) -> bool:
 
 
 def onnxruntime_net(net: TransformerNet | ArbitraryStyleNet, threads: int | None = None) -> OnnxRuntimeNet:
-    """`net` run by onnxruntime, from its export in the cache (exported on first use)."""
-    path = exported_file(net)
+    """`net` run by onnxruntime, from its exports in the cache (exported on first use): the network, and an
+    arbitrary-style network's style predictor."""
+    def exports() -> tuple[Path, Path | None]:
+        return exported_file(net), exported_file(net, predictor=True) if isinstance(net, ArbitraryStyleNet) else None
+
+    paths = exports()
     try:
-        return OnnxRuntimeNet(net, path, threads)
+        return OnnxRuntimeNet(net, *paths, threads=threads)
     except Exception:  # a damaged file: its name says what it should hold, not what it holds
-        path.unlink(missing_ok=True)
-        return OnnxRuntimeNet(net, exported_file(net), threads)
+        for path in paths:
+            if path is not None:
+                path.unlink(missing_ok=True)
+        return OnnxRuntimeNet(net, *exports(), threads=threads)
 
 
-def exported_file(net: TransformerNet | ArbitraryStyleNet) -> Path:
-    """The ONNX export of `net` in the cache, written when missing (in a temporary folder if the cache cannot be
-    written)."""
+def exported_file(net: TransformerNet | ArbitraryStyleNet, *, predictor: bool = False) -> Path:
+    """The ONNX export of `net` (or of an arbitrary-style network's style predictor) in the cache, written when
+    missing (in a temporary folder if the cache cannot be written)."""
     folder = cache_folder() / "onnx"
-    path = folder / f"{export_key(net)}.onnx"
+    path = folder / f"{export_key(net)}{'-predictor' if predictor else ''}.onnx"
     if path.is_file():
         with contextlib.suppress(OSError):
             os.utime(path)  # used now: kept by _prune
         return path
+    export = onnx_export.export_predictor_onnx if predictor else onnx_export.export_onnx
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        written = onnx_export.export_onnx(net, path)
+        written = export(net, path)
     except (OSError, OutputError):
-        return onnx_export.export_onnx(net, Path(tempfile.mkdtemp(prefix="stylehub-onnx-")) / path.name)
+        return export(net, Path(tempfile.mkdtemp(prefix="stylehub-onnx-")) / path.name)
     _prune(folder, written)
     return written
 

@@ -29,6 +29,9 @@ def onnx_session(path, threads: int | None = None):
     options.log_severity_level = 3
     if threads:
         options.intra_op_num_threads = threads
+    # Idle threads sleep instead of spinning: on a 2-core CPU spinning ones slowed the PyTorch work between two
+    # runs (an Any painting call at 1024 px: 202-208 ms without spinning, 220-230 ms with it).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -39,14 +42,17 @@ class OnnxRuntimeNet(torch.nn.Module):
     A drop-in for `fast.stylize_image` and `arbitrary.stylize` (`stylehub apply --runtime onnxruntime`): on CPUs
     onnxruntime fuses what PyTorch runs as separate passes over the image (norms, paddings, ReLUs, the arbitrary
     network's int8 rounding): 1.5-1.6x PyTorch's speed for transformer networks painting 1024 px at full size on a
-    2-core CPU (bench/bench_fast.py), 1.2x for the arbitrary-style network at 768 px. An arbitrary-style
-    network's style predictor stays in PyTorch. `onnx_file` is the network's export (`model.onnxruntime_net` makes it).
+    2-core CPU (bench/bench_fast.py), 1.2x for the arbitrary-style network at 768 px, 2.6x for its style predictor
+    at 512 px. `onnx_file` is the network's export, `predictor_file` an arbitrary-style network's style predictor's
+    (`model.onnxruntime_net` makes both; without it the predictor runs in PyTorch).
     """
 
-    def __init__(self, net: TransformerNet | ArbitraryStyleNet, onnx_file, threads: int | None = None):
+    def __init__(self, net: TransformerNet | ArbitraryStyleNet, onnx_file, predictor_file=None, *,
+                 threads: int | None = None):
         super().__init__()
         self.net, self.stride, self.config = net.cpu().eval(), net.stride, net.config
-        self.predictor = net.predictor if isinstance(net, ArbitraryStyleNet) else None
+        predictor = net.predictor if isinstance(net, ArbitraryStyleNet) else None
+        self.predictor = OnnxRuntimePredictor(onnx_session(predictor_file, threads)) if predictor_file else predictor
         self.session = onnx_session(onnx_file, threads)
 
     def forward(self, image: torch.Tensor, styles=None) -> torch.Tensor:
@@ -56,3 +62,13 @@ class OnnxRuntimeNet(torch.nn.Module):
         elif self.config.num_styles > 1:  # an index, a weight vector or a batch of them, checked as the net does
             feed["style_weights"] = self.net.style_weights(image, styles).cpu().numpy()
         return torch.from_numpy(self.session.run(None, feed)[0])
+
+
+class OnnxRuntimePredictor:
+    """An arbitrary-style network's style predictor run by onnxruntime: painting (N, 3, H, W) -> (N, style_dim)."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def __call__(self, painting: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.session.run(None, {"painting": painting.detach().float().cpu().numpy()})[0])

@@ -10,7 +10,7 @@ from conftest import SHARED, requires_shared
 from stylehub import arbitrary, checkpoints, cli, fast, images, model
 from stylehub.arbitrary_nets import ArbitraryConfig, ArbitraryStyleNet, Int8Conv2d, Int8Grid, same_padding
 from stylehub.errors import SettingsError
-from stylehub.onnx_runtime import onnx_session
+from stylehub.onnx_runtime import OnnxRuntimePredictor, onnx_session
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "arbitrary"
 PHOTO = SHARED / "images" / "content" / "golden_gate.jpg"
@@ -80,10 +80,27 @@ def test_float_mode_is_a_conditional_instance_norm_network():
 
 def test_same_padding_is_tensorflows():
     for size in (31, 32, 33):
-        x = torch.zeros(1, 1, size, size + 1)
+        x = torch.ones(1, 1, size, size + 1)
         padded = same_padding(x, 3, 2)
         out = torch.nn.functional.conv2d(padded, torch.zeros(1, 1, 3, 3), stride=2)
         assert out.shape[-2:] == (-(-size // 2), -(-(size + 1) // 2))
+        row = padded[0, 0, :, 1]  # even: one zero row, at the bottom; odd: one at each end
+        assert row.tolist() == [0.0] * (size % 2) + [1.0] * size + [0.0]
+    assert same_padding(torch.ones(1, 1, 5, 6), 3, 1).shape[-2:] == (7, 8)
+
+
+def test_the_style_predictor_exports_for_any_size(tmp_path):
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from stylehub.onnx_export import export_predictor_onnx
+    net = _random_net(int8=False)
+    session = onnx_session(export_predictor_onnx(net, tmp_path / "predictor.onnx"), threads=1)
+    assert [o.name for o in session.get_outputs()] == ["style_vector"]
+    for height, width in ((64, 64), (65, 67), (97, 130)):  # the traced example was 61 x 64
+        painting = torch.rand(2, 3, height, width)
+        with torch.inference_mode():
+            expected = net.predictor(painting)
+        got = torch.from_numpy(session.run(None, {"painting": painting.numpy()})[0])
+        assert got.shape == (2, 6) and (got - expected).abs().max() < 1e-4
 
 
 def test_checkpoint_round_trip_keeps_int8_weights_and_outputs(tiny_model):
@@ -130,7 +147,7 @@ def test_stylize_blends_vectors_and_strength_mixes_with_the_photos_own():
 def test_working_side_paints_every_photo_at_that_side_and_resizes_back():
     net = _random_net(int8=False)
     photo, painting = torch.rand(1, 3, 90, 120), torch.rand(1, 3, 40, 40)
-    small = images.resize_long_side(photo, 64)
+    small = images.resize_long_side(photo, 64, filter="bicubic")  # shrunk as the networks shrink
     expected = images.resize(arbitrary.stylize(net, small, [painting], stroke=0.5), (120, 90))
     got = arbitrary.stylize(net, photo, [painting], stroke=0.5, working_side=64)
     assert got.shape == photo.shape and torch.allclose(got, expected.clamp(0, 1), atol=1e-5)
@@ -168,11 +185,12 @@ def test_onnxruntime_paints_like_pytorch(tmp_path, monkeypatch):
     for int8, bound in ((False, 1e-5), (True, 0.02)):  # rounded, a value at a boundary may land a step apart
         net = _random_net(int8=int8)
         exported = model.onnxruntime_net(net, threads=1)
-        assert exported.predictor is net.predictor  # the style predictor stays in PyTorch
+        assert isinstance(exported.predictor, OnnxRuntimePredictor)
         options = dict(strength=0.8, stroke=0.1)  # an odd size, and the photo's own vector mixed in
         ours = arbitrary.stylize(exported, photo, [painting], **options)
         assert (ours - arbitrary.stylize(net, photo, [painting], **options)).abs().mean() < bound
-    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 2  # rounding or not: two exports
+    exports = sorted(p.name for p in (tmp_path / "cache" / "onnx").glob("*.onnx"))
+    assert len(exports) == 4 and sum(name.endswith("-predictor.onnx") for name in exports) == 2  # rounding or not
 
 
 def test_arbitrary_network_exports_and_applies_with_onnxruntime(tiny_model, photo_and_painting, tmp_path, capsys,

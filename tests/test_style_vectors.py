@@ -84,7 +84,7 @@ def test_making_a_style_writes_the_vector_the_paintings_and_their_credits(made, 
     assert Image.open(made / "styles" / "night.jpg").size == (40, 56)
     assert (made / "style.safetensors").stat().st_size < 1024
 
-    net = Model.load(SHIPPED, "cpu").net
+    net = Model.load(SHIPPED, "cpu", "torch").net  # as make-style loads it
     vectors = [arbitrary.style_vector(net, images.load_image(p).rgb, 64) for p in paintings]
     style = style_vectors.read_style(made)
     assert style.vector.shape == (1, 100) and style.vector.dtype == torch.float32
@@ -115,7 +115,7 @@ def test_make_style_from_the_command_line_sees_paintings_at_512_px(paintings, tm
     style = style_vectors.read_style(out)
     assert style.name == "Night" and style.config["painting_side"] == 512 and style.config["stroke_size"] is None
     assert style.config["paintings"][0]["licence"] == "CC0"
-    assert torch.equal(style.vector, arbitrary.style_vector(Model.load(SHIPPED, "cpu").net,
+    assert torch.equal(style.vector, arbitrary.style_vector(Model.load(SHIPPED, "cpu", "torch").net,
                                                             images.load_image(paintings[1]).rgb, 512))
     code, _, err = run_cli(["make-style", SHIPPED, "--style-image", *paintings, "-o", out], capsys)
     assert code == 1 and "not an empty folder" in err and err.count("\n") == 1
