@@ -57,7 +57,7 @@ def build_tab(config: common.AppConfig, refine) -> gr.Button | None:
         with gr.Column(scale=1, elem_classes="results"):
             outputs = results.result_panel("any")
             refine_button = gr.Button("Refine", interactive=False, elem_id="any-refine")
-            gr.Markdown("Refine continues in the Optimise tab for its best quality, sooner: the slow optimisation "
+            gr.Markdown("Refine continues in the Optimise tab for its best quality: the slow optimisation "
                         "starts from this result, with the photo and the paintings (their weights as blend weights).")
     mix = [x for pair in zip(slots, weights) for x in pair]
     rows = _example_rows(common.example_photo(), paintings)
