@@ -112,18 +112,24 @@ def run_reference(content: Path, style: Path, size: int, iters: int, weights: st
     return dict(seconds=float(found[1]), evaluations=int(found[2]), wall_seconds=wall, peak_mib=memory.peak)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def pair_arguments(description: str) -> argparse.ArgumentParser:
+    """The options of a benchmark of the slow path against the reference: photos, paintings, size, preset..."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--content", type=Path, nargs="+", default=[SHARED / "images" / "content" / "tubingen.jpg"])
     parser.add_argument("--style", type=Path, nargs="+", default=[SHARED / "images" / "style" / "starry_night.jpg"])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--preset", default=optimize.DEFAULT_PRESET, choices=list(optimize.PRESETS))
     parser.add_argument("--reference-iters", type=int, default=500)
     parser.add_argument("--weights", default=str(SHARED / "backbones" / "vgg16-hed.safetensors"))
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads of every run (default: torch's)")
+    return parser
+
+
+def main() -> None:
+    parser = pair_arguments(__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="vgg16")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS)
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads of both runs (default: torch's)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="stylehub-bench-")))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

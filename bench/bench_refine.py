@@ -13,14 +13,13 @@ its seconds (Refine's include painting the start) and the ratio Refine / photo. 
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from bench_optimize import run_reference  # (bench/, the folder of this script)
-from judging import ROOT, SHARED, judge  # first: it puts the checkout on sys.path
+from bench_optimize import pair_arguments, run_reference  # (bench/, the folder of this script)
+from judging import ROOT, judge  # first: it puts the checkout on sys.path
 
 from stylehub import arbitrary, fast, images, optimize
 from stylehub.model import Model
@@ -50,18 +49,11 @@ def first_meeting(rows: list[dict], bar: dict) -> dict | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--content", type=Path, nargs="+", default=[SHARED / "images" / "content" / "tubingen.jpg"])
-    parser.add_argument("--style", type=Path, nargs="+", default=[SHARED / "images" / "style" / "starry_night.jpg"])
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--preset", default=optimize.DEFAULT_PRESET, choices=list(optimize.PRESETS))
+    parser = pair_arguments(__doc__.splitlines()[0])
     parser.add_argument("--every", type=int, default=10, help="steps between judged previews")
     parser.add_argument("--bound", type=float, default=1.25, help="the bar: this times the reference's scores")
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "arbitrary")
-    parser.add_argument("--weights", default=str(SHARED / "backbones" / "vgg16-hed.safetensors"))
     parser.add_argument("--reference-dir", type=Path, help="reference_gatys.py's outputs, not run again")
-    parser.add_argument("--reference-iters", type=int, default=500)
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="stylehub-bench-")))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
