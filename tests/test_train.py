@@ -215,12 +215,15 @@ def test_two_process_gloo_run_equals_one_process_with_the_whole_batch(photo_dir,
     assert cli.main([*common, "--batch-size", "1", "-o", str(tmp_path / "half")]) == 0  # one process's share only
     ddp, config = checkpoints.load_model(tmp_path / "ddp")
     assert config["training"]["processes"] == 2
-    photo = torch.rand(1, 3, 32, 32)
-    with torch.no_grad():
-        single, half = (checkpoints.load_model(tmp_path / name)[0](photo) for name in ("single", "half"))
-        # Adam magnifies float reduction-order differences in tiny gradients, so not bit-identical; but far
-        # closer to the whole-batch run than a run that saw only one process's photos.
-        assert (ddp(photo) - single).abs().mean() < 0.1 * (half - single).abs().mean()
+    single, half = (checkpoints.load_model(tmp_path / name)[0] for name in ("single", "half"))
+    # Adam moves every weight by about the learning rate whatever its gradient's size, so where a gradient is
+    # nearly zero (the residual blocks' last norm biases, which the next instance norms cancel) float
+    # reduction-order differences flip its step. Counted over all weights, the two-process run parts from the
+    # whole-batch run far less than a run that saw only one process's photos.
+    def parted(a, b) -> float:
+        a, b = (torch.cat([p.detach().flatten() for p in net.parameters()]) for net in (a, b))
+        return ((a - b).abs() > 0.005).float().mean().item()  # half the learning rate
+    assert parted(ddp, single) < 0.1 * parted(half, single)
 
 
 def test_training_keeps_a_loss_log_and_the_style_image(photo_dir, style_image, tiny_train, tmp_path):
