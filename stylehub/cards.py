@@ -13,7 +13,7 @@ import torch
 from huggingface_hub import ModelCard, ModelCardData
 from PIL import Image, ImageDraw, ImageFont
 
-from . import checkpoints, fast, images, vector_files
+from . import arbitrary, checkpoints, fast, images, vector_files
 from .files import write_atomically
 from .model import Model
 from .training_log import LOG_NAME, read_log
@@ -146,9 +146,11 @@ def _style_vector_body(config: dict, folder: Path, repo_id: str | None) -> str:
              f"It paints with the arbitrary-style network whose `model.safetensors` has the sha256 "
              f"`{network['sha256']}`: {where}. Another network is refused: a style vector means something only to "
              f"the network that made it.", "",
-             "```python", "from stylehub import hub, images, style_vectors", "",
+             "```python", "from stylehub import arbitrary, hub, images, style_vectors", "",
              f'style, network = style_vectors.open_style(hub.resolve_model("{ref}"), fallback="models/arbitrary")',
-             'styled = style_vectors.stylize(network.net, images.load_image("photo.jpg").rgb, style)', "```", "",
+             'styled = style_vectors.stylize(network.net, images.load_image("photo.jpg").rgb, style,',
+             f"                               working_side=arbitrary.WORKING_SIDE)  # as the CLI: at "
+             f"{arbitrary.WORKING_SIDE} px, resized", "```", "",
              "## Paintings", "", "| painting | weight | source | licence |", "| --- | ---: | --- | --- |"]
     for painting in config["paintings"]:
         image = painting.get("image")

@@ -11,8 +11,8 @@ from .nets import TextureNet
 MIN_INPUT = 16  # smaller images are padded up to this: the networks' reflection padding needs room
 # The app and `stylehub apply` paint larger photos at this long side, then resize the result back. A network paints
 # strokes of a fixed size in pixels: at 1024 px they read as a fine texture rather than the painting's strokes (judge
-# style 1.5-2.2x that of the 768-px path for the four shipped single styles), and the arbitrary-style network leaves a
-# crisp 4 px weave at full size, while at 512 px the result is soft (and that network's weave a coarse 8 px dot).
+# style 1.5-2.2x that of the 768-px path for the four shipped single styles). The arbitrary-style network paints
+# every photo at its own side (arbitrary.WORKING_SIDE).
 WORKING_SIDE = 768
 MIN_WORKING_SIDE = 64
 

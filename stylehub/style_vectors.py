@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from . import arbitrary, checkpoints, fast, hub, images, vector_files
+from . import arbitrary, checkpoints, hub, images, vector_files
 from .arbitrary_nets import ArbitraryStyleNet
 from .checkpoints import CheckpointError
 from .errors import HubError, SettingsError
@@ -61,8 +61,8 @@ def make_style(network, paintings: list, out_dir, *, weights: list[float] | None
     `network` (a folder or a Hub repo id); the folder.
 
     The vector is the weighted mean of the paintings' vectors (arbitrary.blend), each painting shown to the
-    predictor at `stroke` (default arbitrary.DEFAULT_STROKE) times the working side (fast.WORKING_SIDE, the long
-    side apply and the app paint at), as `apply --style-image` does. sources and licences: one per painting.
+    predictor at `stroke` (default arbitrary.DEFAULT_STROKE) times the working side (arbitrary.WORKING_SIDE, the
+    long side apply and the app paint at), as `apply --style-image` does. sources and licences: one per painting.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
@@ -78,7 +78,7 @@ def make_style(network, paintings: list, out_dir, *, weights: list[float] | None
         raise SettingsError(f"{network} is a {model.kind} model; a style vector is made with an arbitrary-style "
                             f"network (the shipped models/arbitrary)")
     loaded = [images.load_image(path).rgb for path in paintings]
-    side = arbitrary.painting_side((fast.WORKING_SIDE, fast.WORKING_SIDE), stroke)
+    side = arbitrary.painting_side((arbitrary.WORKING_SIDE,) * 2, stroke)
     vector = arbitrary.blend([arbitrary.style_vector(model.net, painting, side) for painting in loaded], weights)
     weights = [float(w) for w in weights] if weights is not None else [1.0] * len(paintings)
     copies = _copy_paintings(paintings, loaded, out_dir)

@@ -180,12 +180,12 @@ def test_any_painting_mixes_paintings_and_names_a_bad_one(client, photo, tmp_pat
     assert Image.open(download).size == (45, 30) and " ms on cpu" in timing
     net = Model.load(MODELS / "arbitrary", "cpu").net  # as the app loads it: onnxruntime on a CPU
     one = [images.load_image(str(p)).rgb for p in paintings]
-    expected = arbitrary.stylize(net, images.load_image(photo).rgb, one[:1], working_side=fast.WORKING_SIDE)
+    expected = arbitrary.stylize(net, images.load_image(photo).rgb, one[:1], working_side=arbitrary.WORKING_SIDE)
     assert (images.load_image(download).rgb - expected).abs().max() < 1.5 / 255  # the engine's result, as a PNG
     *_, mixed, _ = client.predict(content=file(photo), painting_1=file(str(paintings[0])), weight_1=0.6,
                                   painting_3=file(str(paintings[1])), weight_3=0.3, api_name="/any_painting")
     expected = arbitrary.stylize(net, images.load_image(photo).rgb, one, weights=[2, 1],
-                                 working_side=fast.WORKING_SIDE)
+                                 working_side=arbitrary.WORKING_SIDE)
     assert (images.load_image(mixed).rgb - expected).abs().max() < 1.5 / 255
     text = tmp_path / "notes.png"
     text.write_text("not a painting")

@@ -13,7 +13,7 @@ from fake_hub import FakeHub  # noqa: E402
 from test_hub import TOKEN, point_at  # noqa: E402
 
 import app  # noqa: E402
-from stylehub import checkpoints, fast, hub, images, style_vectors  # noqa: E402
+from stylehub import arbitrary, checkpoints, hub, images, style_vectors  # noqa: E402
 from stylehub.model import Model  # noqa: E402
 from stylehub.nets import TransformerConfig, TransformerNet  # noqa: E402
 from ui.common import MODELS  # noqa: E402
@@ -67,7 +67,7 @@ def test_a_published_style_paints_as_the_engine_does(published, tmp_path):
     *_, painted, timing = api["any_painting"].fn(str(photo), *NO_PAINTINGS, 0.7, True, 128, style)
     net = Model.load(SHIPPED, "cpu").net  # as the app loads it: with onnxruntime where installed
     expected = style_vectors.stylize(net, images.load_image(photo).rgb, style_vectors.read_style(folder),
-                                     strength=0.7, preserve_colour=True, working_side=fast.WORKING_SIDE)
+                                     strength=0.7, preserve_colour=True, working_side=arbitrary.WORKING_SIDE)
     engine = images.save_image(expected, tmp_path / "engine.png")
     assert np.array_equal(pixels(painted), pixels(engine)) and timing.startswith("48×32 px in ")
     *_, by_api, _ = api["any_painting_style"].fn(str(photo), "alice/wave", 0.7, True, 128)

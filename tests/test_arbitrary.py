@@ -175,7 +175,11 @@ def test_apply_with_paintings_from_the_command_line(tiny_model, photo_and_painti
                      "--style-blend", "2", "1", "--strength", "0.7", "--stroke-size", "1.5", "-o", str(out),
                      "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["images"][0]["output"] == str(out)
-    assert images.load_image(out).rgb.shape == (1, 3, 30, 41)
+    got = images.load_image(out).rgb
+    photo_rgb, painting_rgb = images.load_image(photo).rgb, images.load_image(painting).rgb
+    expected = arbitrary.stylize(checkpoints.load_model(tiny_model)[0], photo_rgb, [painting_rgb, photo_rgb],
+                                 weights=[2, 1], strength=0.7, stroke=1.5, working_side=arbitrary.WORKING_SIDE)
+    assert got.shape == (1, 3, 30, 41) and (got - expected).abs().max() <= 1 / 255 + 1e-6  # the app's working side
 
 
 def test_onnxruntime_paints_like_pytorch(tmp_path, monkeypatch):

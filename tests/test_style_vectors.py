@@ -107,16 +107,16 @@ def test_apply_from_the_folder_paints_as_apply_with_the_paintings(made, painting
     assert same_pixels(tmp_path / "paintings.png", tmp_path / "found.png")
 
 
-def test_make_style_from_the_command_line_sees_paintings_at_512_px(paintings, tmp_path, capsys):
+def test_make_style_from_the_command_line_sees_paintings_at_384_px(paintings, tmp_path, capsys):
     out = tmp_path / "cli-style"
     code, stdout, _ = run_cli(["make-style", SHIPPED, "--style-image", paintings[1], "--style-name", "Night",
                                "--style-licence", "CC0", "-o", out, "--json", "--device", "cpu"], capsys)
     assert code == 0 and json.loads(stdout)["output"] == str(out)
     style = style_vectors.read_style(out)
-    assert style.name == "Night" and style.config["painting_side"] == 512 and style.config["stroke_size"] is None
+    assert style.name == "Night" and style.config["painting_side"] == 384 and style.config["stroke_size"] is None
     assert style.config["paintings"][0]["licence"] == "CC0"
     assert torch.equal(style.vector, arbitrary.style_vector(Model.load(SHIPPED, "cpu", "torch").net,
-                                                            images.load_image(paintings[1]).rgb, 512))
+                                                            images.load_image(paintings[1]).rgb, 384))
     code, _, err = run_cli(["make-style", SHIPPED, "--style-image", *paintings, "-o", out], capsys)
     assert code == 1 and "not an empty folder" in err and err.count("\n") == 1
 

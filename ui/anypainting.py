@@ -6,7 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from stylehub import arbitrary, fast, images
+from stylehub import arbitrary, images
 from stylehub.model import Model
 
 from . import common, models, published, results
@@ -87,7 +87,7 @@ def build_tab(config: common.AppConfig, refine) -> gr.Button | None:
             styles = [images.load_image(path, name=f"painting {i}").rgb for i, path, _ in used]
             return results.timed_result(model, photo, lambda: arbitrary.stylize(
                 model.net, photo, styles, weights=[w for *_, w in used], strength=float(strength),
-                preserve_colour=bool(preserve_colour), working_side=fast.WORKING_SIDE), size)
+                preserve_colour=bool(preserve_colour), working_side=arbitrary.WORKING_SIDE), size)
 
     recent = results.Recent()
 

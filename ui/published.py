@@ -9,7 +9,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from stylehub import checkpoints, fast, style_vectors
+from stylehub import arbitrary, checkpoints, style_vectors
 from stylehub.errors import StyleHubError
 
 from . import models, results
@@ -66,7 +66,7 @@ def paint(published: Published, network_folder: str, device: str, photo, strengt
     with shown_in_page(published.folder, published.reference):
         return results.timed_result(network, photo, lambda: style_vectors.stylize(
             network.net, photo, style, strength=float(strength), preserve_colour=bool(preserve_colour),
-            working_side=fast.WORKING_SIDE), size)
+            working_side=arbitrary.WORKING_SIDE), size)
 
 
 def _opened(published: Published, network_folder: str, device: str):

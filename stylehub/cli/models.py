@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import checkpoints, multistyle_onnx, onnx_export
+from .. import arbitrary, checkpoints, multistyle_onnx, onnx_export
 from ..backbones import BACKBONES
 from ..errors import SettingsError
 from .common import print_json, report
@@ -62,8 +62,8 @@ def _add_make_style_parser(subparsers) -> None:
     m.add_argument("--style-blend", type=float, nargs="+", metavar="W",
                    help="with several --style-image: one weight per painting (default equal)")
     m.add_argument("--stroke-size", type=float, metavar="R",
-                   help="show the paintings to the style predictor at R x 768 px, the long side apply and the app "
-                        "paint at (default 0.667, as apply --style-image does)")
+                   help=f"show the paintings to the style predictor at R x {arbitrary.WORKING_SIDE} px, the long side "
+                        f"apply and the app paint at (default 0.667, as apply --style-image does)")
     m.add_argument("--style-name", metavar="NAME", help="the style's name (default: the paintings' names)")
     for name, what in (("source", "where the painting comes from"), ("licence", "its licence")):
         m.add_argument(f"--style-{name}", dest=f"style_{name}s", action="append", metavar=name.upper(),
