@@ -220,9 +220,9 @@ def test_two_process_gloo_run_equals_one_process_with_the_whole_batch(photo_dir,
     # nearly zero (the residual blocks' last norm biases, which the next instance norms cancel) float
     # reduction-order differences flip its step. Counted over all weights, the two-process run parts from the
     # whole-batch run far less than a run that saw only one process's photos.
-    def parted(a, b) -> float:
-        a, b = (torch.cat([p.detach().flatten() for p in net.parameters()]) for net in (a, b))
-        return ((a - b).abs() > 0.005).float().mean().item()  # half the learning rate
+    def parted(net, other) -> float:
+        ours, theirs = (torch.cat([p.detach().flatten() for p in n.parameters()]) for n in (net, other))
+        return ((ours - theirs).abs() > 0.005).float().mean().item()  # half the learning rate
     assert parted(ddp, single) < 0.1 * parted(half, single)
 
 
