@@ -302,9 +302,9 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 def pick_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """The dtype to run the backbone in under autocast (None: float32 throughout).
 
-    'auto' takes bfloat16 where the hardware computes it natively (CUDA GPUs that support it; CPUs with AMX tiles),
-    where it cuts a VGG16 loss evaluation at 512 px by a third (measured on an AMX CPU: 1.68 s to 1.12 s, one
-    thread); elsewhere the arithmetic would be emulated.
+    'auto' takes bfloat16 where the hardware computes it natively: CUDA GPUs that support it, and CPUs with AMX
+    tiles or AVX-512 BF16 instructions. A VGG16 loss evaluation at 512 px, one thread, went from 1.68 s to 1.12 s
+    on an AMX CPU and from 2.75 s to 1.55 s on an AVX-512 BF16 one; elsewhere the arithmetic would be emulated.
     """
     if precision == "float32":
         return None
@@ -313,9 +313,14 @@ def pick_precision(precision: str, device: torch.device) -> torch.dtype | None:
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     if device.type == "cpu":
-        amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # torch's own check, not public API
-        return torch.bfloat16 if amx is not None and amx() else None
+        return torch.bfloat16 if _cpu_computes_bfloat16() else None
     return None
+
+
+def _cpu_computes_bfloat16() -> bool:
+    """Whether this CPU has AMX tiles or AVX-512 BF16 (torch's own checks, not public API)."""
+    checks = (getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+    return any(check is not None and check() for check in checks)
 
 
 def pick_device(device: str = "auto") -> torch.device:

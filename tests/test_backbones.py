@@ -143,8 +143,11 @@ def test_pick_precision(monkeypatch):
     cpu = torch.device("cpu")
     assert backbones.pick_precision("float32", cpu) is None
     assert backbones.pick_precision("bfloat16", cpu) == torch.bfloat16
-    for amx, expected in ((True, torch.bfloat16), (False, None)):
-        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx)
+    for amx, avx512_bf16, expected in ((True, False, torch.bfloat16), (False, True, torch.bfloat16),
+                                       (False, False, None)):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda bf16=avx512_bf16: bf16,
+                            raising=False)
         assert backbones.pick_precision("auto", cpu) == expected
 
 
