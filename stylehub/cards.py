@@ -113,9 +113,12 @@ def _body(config: dict, folder: Path, repo_id: str | None, preview: bool, curve:
     base = training.pop("fine_tuned_from", None)  # `stylehub train finetune`: the base network's own record
     if training:
         lines += ["", "## Training", "", *_settings_table(training)]
-    if base:
+    while base:  # a network fine-tuned more than once keeps each base's record inside the next
+        base = dict(base)
+        earlier = base.pop("fine_tuned_from", None)
         lines += ["", "Fine-tuned (all weights, the settings above) from a network trained with:", "",
                   *_settings_table(base)]
+        base = earlier
     if curve:
         lines += ["", f"![Training losses per step]({CURVE_NAME})"]
     if scores:

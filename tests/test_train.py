@@ -289,6 +289,12 @@ def test_finetune_trains_on_its_own_styles_with_its_settings_and_todays_grid_ter
     assert (tmp_path / "tuned" / config["styles"][0]["image"]).is_file()
     card = cards.render_card(tuned_config, tmp_path / "tuned")
     assert "| steps_done | 3 |" in card.split("Fine-tuned")[0] and "| steps_done | 4 |" in card.split("Fine-tuned")[1]
+    assert main(["train", "finetune", str(tmp_path / "tuned"), "--content-dir", str(photo_dir), "-o",
+                 str(tmp_path / "tuned-again"), "--steps", "2", "--weights", "random", "--device", "cpu"]) == 0
+    chain = cards.render_card(checkpoints.read_config(tmp_path / "tuned-again"), tmp_path / "tuned-again")
+    sections = chain.split("Fine-tuned")  # each base in its own table, the newest first
+    assert [s.count("| steps_done |") for s in sections] == [1, 1, 1] and "fine_tuned_from" not in chain
+    assert [f"| steps_done | {n} |" in s for n, s in zip((2, 3, 4), sections)] == [True] * 3
     photo = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         assert not torch.equal(base(photo), tuned(photo))
