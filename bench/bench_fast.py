@@ -14,7 +14,7 @@ The painting is found by the first style's name in ../shared/images/style/ ("The
 the_scream.jpg), unless --style MODEL=PAINTING says otherwise.
 
     python bench/bench_fast.py [MODEL_DIR ...] [--sizes 256 512 1024] [--runs 7] [--style starry=painting.jpg]
-        [--working-side 768]
+        [--working-side 576]
 """
 from __future__ import annotations
 

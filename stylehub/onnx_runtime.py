@@ -41,7 +41,7 @@ class OnnxRuntimeNet(torch.nn.Module):
 
     A drop-in for `fast.stylize_image` and `arbitrary.stylize` (`stylehub apply --runtime onnxruntime`): on CPUs
     onnxruntime fuses what PyTorch runs as separate passes over the image (norms, paddings, ReLUs, the arbitrary
-    network's int8 rounding): 1.5-1.6x PyTorch's speed for transformer networks painting 1024 px at full size on a
+    network's int8 rounding): 1.7-2.1x PyTorch's speed for transformer networks painting 1024 px at full size on a
     2-core CPU (bench/bench_fast.py), 1.2x for the arbitrary-style network at 768 px, 2.6x for its style predictor
     at 512 px. `onnx_file` is the network's export, `predictor_file` an arbitrary-style network's style predictor's
     (`model.onnxruntime_net` makes both; without it the predictor runs in PyTorch).

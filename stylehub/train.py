@@ -35,7 +35,7 @@ from .settings import (
 )
 from .style_growth import trainable_parameters, with_added_style
 from .training_data import ContentPhotos
-from .training_log import LOG_NAME, added_style_log_name, read_log, write_log
+from .training_log import LOG_NAME, read_log, style_log_name, write_log
 from .training_output import describe_styles, prepare_output, slug, write_style_images
 
 GENERATORS = ("transformer", "texture")
@@ -174,15 +174,22 @@ def add_style(model_dir, style, content_dir, out_dir=None, *, steps: int | None 
 
 # What a fine-tuned network does not take from its base's record: how long and where the base ran
 NOT_INHERITED = ("steps", "max_minutes", "checkpoint_every", "preview_every", "device", "weights")
+# What the record of one style trained alone keeps of its run's settings
+STYLE_RUN_SETTINGS = ("steps_done", "hardware", "learning_rate", "image_size", "style_size", "batch_size",
+                      "content_weight", "style_weight", "tv_weight", "grid_weight")
 
 
 def finetune(model_dir, content_dir, out_dir, changes: dict | None = None, *, styles: list | None = None,
-             resume: bool = False, overwrite: bool = False) -> Iterator[TrainProgress | TrainResult]:
+             only_style: int | None = None, resume: bool = False,
+             overwrite: bool = False) -> Iterator[TrainProgress | TrainResult]:
     """Train a finished transformer network further, all of its weights, on its own styles (the pictures its folder
     keeps, or `styles`: one image per style, in order, e.g. larger copies of the same paintings), with the loss
     settings it was trained with, `changes` on top, and today's defaults for what its record lacks. A network
     trained before the grid term (grid_weight) loses its weave this way in a few hundred steps and keeps its style.
     Writes a new model folder (not model_dir); its training record keeps the base's under "fine_tuned_from".
+
+    only_style (a multi-style network's style index): train only that style's (gamma, beta), e.g. with its own
+    content weight; the other styles stay bit-identical, and the record is the base's plus a "tuned_styles" entry.
     """
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     if out_dir.resolve() == model_dir.resolve():
@@ -202,10 +209,25 @@ def finetune(model_dir, content_dir, out_dir, changes: dict | None = None, *, st
     settings = TrainSettings(**saved).replace(**(changes or {})).check()
     entries = [{k: v for k, v in style.items() if k in ("name", "source", "licence", "image")}
                for style in config["styles"]]
+    if only_style is None:
+        job = Job(net, pictures, list(range(len(pictures))), entries, content_dir, out_dir, settings,
+                  tuned_from=base_training)
+    else:
+        _check_style_alone(only_style, len(entries), resume)
+        job = Job(net, [pictures[only_style]], [only_style], entries, content_dir, out_dir, settings,
+                  only_style=only_style, base=model_dir, base_training=base_training, style_runs="tuned_styles")
     prepare_output(out_dir, resume, overwrite)
-    job = Job(net, pictures, list(range(len(pictures))), entries, content_dir, out_dir, settings,
-              tuned_from=base_training)
     yield from _run_job(job, resume)
+
+
+def _check_style_alone(index, count: int, resume: bool) -> None:
+    if count < 2:
+        raise SettingsError("only a multi-style network's styles can be trained one at a time: this network has "
+                            "one style (fine-tune all of it)")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
+        raise SettingsError(f"style index must be 0-{count - 1} (this network has {count} styles), not {index!r}")
+    if resume:
+        raise SettingsError("a fine-tune of one style is not resumed: run it again")
 
 
 @dataclass
@@ -220,26 +242,28 @@ class Job:
     out_dir: Path
     settings: TrainSettings
     only_style: int | None = None  # train only this style's (gamma, beta)
-    base: Path | None = None  # the trained model folder a grown network comes from
+    base: Path | None = None  # the trained model folder a network trained one style at a time comes from
     base_training: dict | None = None  # and its training record
+    style_runs: str = "added_styles"  # where that record lists this run: "added_styles" or "tuned_styles"
     tuned_from: dict | None = None  # a fine-tuned network's base's training record
 
     @property
     def log_name(self) -> str:
-        return LOG_NAME if self.base is None else added_style_log_name(slug(self.style_entries[-1]["name"]))
+        return LOG_NAME if self.base is None else style_log_name(slug(self.style_entries[self.only_style]["name"]))
 
     def training_record(self, world: World, step: int) -> dict:
-        """config.json's "training": these settings, or for an added style the base's record plus this run."""
+        """config.json's "training": these settings, or for one style trained alone the base's record plus this
+        run."""
         mine = {**self.settings.to_dict(), "processes": world.size, "hardware": world.hardware,
                 "steps_done": step}
         if self.tuned_from is not None:
             return {**mine, "fine_tuned_from": self.tuned_from}
         if self.base_training is None:
             return mine
-        added = {"name": self.style_entries[-1]["name"], "trained": "its gamma and beta only",
-                 **{k: mine[k] for k in ("steps_done", "hardware", "learning_rate", "image_size", "style_size",
-                                         "batch_size")}}
-        return {**self.base_training, "added_styles": [*self.base_training.get("added_styles", []), added]}
+        run = {"name": self.style_entries[self.only_style]["name"], "trained": "its gamma and beta only",
+               **{k: mine[k] for k in STYLE_RUN_SETTINGS}}
+        return {**self.base_training, self.style_runs: [*self.base_training.get(self.style_runs, []), run]}
+
 
 
 def _run_job(job: Job, resume: bool):

@@ -11,8 +11,8 @@ LOG_PATTERN = "training_log*.csv"  # that one, and one per style added later
 LOG_COLUMNS = ("step", "content", "style", "tv", "total")
 
 
-def added_style_log_name(slug: str) -> str:
-    """The log of the training that taught a network the style named `slug`."""
+def style_log_name(slug: str) -> str:
+    """The log of the training of the style named `slug` alone (an added style, or one fine-tuned alone)."""
     return f"training_log_{slug}.csv"
 
 

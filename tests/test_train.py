@@ -307,6 +307,35 @@ def test_finetune_trains_on_its_own_styles_with_its_settings_and_todays_grid_ter
         list(train.finetune(texture, photo_dir, tmp_path / "t2"))
 
 
+def test_finetune_of_one_style_leaves_the_others_bit_identical(photo_dir, style_image, content_image, tiny_train,
+                                                                tmp_path):
+    _run(train.train([style_image, content_image], photo_dir, tmp_path / "two", tiny_train.replace(steps=4)))
+    before, base_config = checkpoints.load_model(tmp_path / "two")
+    assert main(["train", "finetune", str(tmp_path / "two"), "--only-style", "1", "--content-weight", "2.5",
+                 "--content-dir", str(photo_dir), "-o", str(tmp_path / "tuned"), "--steps", "3", "--weights",
+                 "random", "--device", "cpu", "--json"]) == 0
+    after, config = checkpoints.load_model(tmp_path / "tuned")
+    photo = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(before(photo, 0), after(photo, 0))
+        assert not torch.equal(before(photo, 1), after(photo, 1))
+    record = config["training"]
+    assert {k: v for k, v in record.items() if k != "tuned_styles"} == base_config["training"]
+    [run] = record["tuned_styles"]
+    assert (run["name"], run["content_weight"], run["steps_done"]) == ("style 2", 2.5, 3)
+    assert sorted(p.name for p in (tmp_path / "tuned" / "styles").iterdir()) == ["style_1.jpg", "style_2.jpg"]
+    assert (tmp_path / "tuned" / "training_log_style_2.csv").is_file()
+    card = cards.render_card(config, tmp_path / "tuned")
+    assert "Then style 2 fine-tuned alone (its gamma and beta only)" in card and "tuned_styles" not in card
+    for index in (2, -1):
+        with pytest.raises(SettingsError, match="style index must be 0-1"):
+            list(train.finetune(tmp_path / "two", photo_dir, tmp_path / "bad", only_style=index))
+    _run(train.train(style_image, photo_dir, tmp_path / "one", tiny_train.replace(steps=1)))
+    with pytest.raises(SettingsError, match="one style"):
+        list(train.finetune(tmp_path / "one", photo_dir, tmp_path / "bad", only_style=0))
+    assert not (tmp_path / "bad").exists()
+
+
 @pytest.mark.parametrize("with_photos", [True, False])
 def test_texture_network_training_lowers_the_loss(photo_dir, style_image, tiny_train, tmp_path, with_photos):
     settings = tiny_train.replace(generator="texture", steps=30, batch_size=2)

@@ -53,6 +53,9 @@ def add_parsers(subparsers) -> None:
     tune.add_argument("--content-dir", required=True, help="folder of training photos")
     tune.add_argument("--styles", nargs="+", help="train on these images, one per style in order (default: the "
                                                   "pictures the model folder keeps)")
+    tune.add_argument("--only-style", type=int, metavar="INDEX",
+                      help="train only this style of a multi-style network (its normalisation parameters, e.g. "
+                           "with its own --content-weight); the other styles stay exactly as they are")
     tune.add_argument("-o", "--output", required=True, type=Path, help="model folder (created; not MODEL)")
     tune.add_argument("--resume", action="store_true", help="continue the interrupted run in the model folder")
     tune.add_argument("--overwrite", action="store_true", help="replace the model already in the output folder")
@@ -94,7 +97,8 @@ def _add_style(args) -> int:
 
 def _finetune(args) -> int:
     events = train.finetune(args.model, args.content_dir, args.output, given_values(train.TrainSettings, vars(args)),
-                            styles=args.styles, resume=args.resume, overwrite=args.overwrite)
+                            styles=args.styles, only_style=args.only_style, resume=args.resume,
+                            overwrite=args.overwrite)
     return _report_training(events, args.json)
 
 
