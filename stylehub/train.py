@@ -36,7 +36,7 @@ from .settings import (
 from .style_growth import trainable_parameters, with_added_style
 from .training_data import ContentPhotos
 from .training_log import LOG_NAME, read_log, style_log_name, write_log
-from .training_output import describe_styles, prepare_output, slug, write_style_images
+from .training_output import copy_loss_logs, describe_styles, prepare_output, slug, write_style_images
 
 GENERATORS = ("transformer", "texture")
 
@@ -209,13 +209,15 @@ def finetune(model_dir, content_dir, out_dir, changes: dict | None = None, *, st
     settings = TrainSettings(**saved).replace(**(changes or {})).check()
     entries = [{k: v for k, v in style.items() if k in ("name", "source", "licence", "image")}
                for style in config["styles"]]
+    own_pictures = model_dir if not styles else None
     if only_style is None:
         job = Job(net, pictures, list(range(len(pictures))), entries, content_dir, out_dir, settings,
-                  tuned_from=base_training)
+                  tuned_from=base_training, pictures_from=own_pictures)
     else:
         _check_style_alone(only_style, len(entries), resume)
         job = Job(net, [pictures[only_style]], [only_style], entries, content_dir, out_dir, settings,
-                  only_style=only_style, base=model_dir, base_training=base_training, style_runs="tuned_styles")
+                  only_style=only_style, base=model_dir, base_training=base_training, style_runs="tuned_styles",
+                  pictures_from=own_pictures)
     prepare_output(out_dir, resume, overwrite)
     yield from _run_job(job, resume)
 
@@ -246,6 +248,7 @@ class Job:
     base_training: dict | None = None  # and its training record
     style_runs: str = "added_styles"  # where that record lists this run: "added_styles" or "tuned_styles"
     tuned_from: dict | None = None  # a fine-tuned network's base's training record
+    pictures_from: Path | None = None  # a model folder whose own style pictures are learnt: copied, not re-encoded
 
     @property
     def log_name(self) -> str:
@@ -296,7 +299,10 @@ def _train(job: Job, resume: bool, world: World):
     if world.rank == 0:
         remove_stale_temporaries(out_dir, [checkpoints.WEIGHTS_NAME, checkpoints.CONFIG_NAME,
                                            training_state.STATE_NAME, job.log_name])  # left by a killed run
-        write_style_images(out_dir, job.style_entries, dict(zip(job.style_indices, style_images)), job.base)
+        learnt = {} if job.pictures_from else dict(zip(job.style_indices, style_images))
+        write_style_images(out_dir, job.style_entries, learnt, job.pictures_from or job.base)
+        if job.base is not None:
+            copy_loss_logs(job.base, out_dir)
     preview_input = photos.photo(0)[..., :settings.image_size, :settings.image_size].to(device) if photos else None
 
     started, terms, done = time.perf_counter(), {}, start

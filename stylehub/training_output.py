@@ -61,7 +61,7 @@ def slug(name: str) -> str:
 def write_style_images(out_dir: Path, entries: list[dict], learnt: dict[int, torch.Tensor],
                        base: Path | None) -> None:
     """The style images the network learns from (by style index), at training size, kept beside it (for cards and
-    the app); a network grown from `base` elsewhere also gets the base's other style images and loss logs."""
+    the app); the others are copied, as they are, from the model folder `base` (when it is elsewhere)."""
     (out_dir / STYLE_IMAGES).mkdir(parents=True, exist_ok=True)
     copy_base = base is not None and base.resolve() != out_dir.resolve()
     for index, entry in enumerate(entries):
@@ -70,6 +70,10 @@ def write_style_images(out_dir: Path, entries: list[dict], learnt: dict[int, tor
             images.save_image(learnt[index], target, quality=90)
         elif copy_base and (source := checkpoints.model_file(base, entry.get("image"))):
             shutil.copyfile(source, target)
-    if copy_base:
-        for log in base.glob(LOG_PATTERN):  # the curves of the base's own training
+
+
+def copy_loss_logs(base: Path, out_dir: Path) -> None:
+    """The curves of a model's own training, for a network grown from it elsewhere."""
+    if base.resolve() != out_dir.resolve():
+        for log in base.glob(LOG_PATTERN):
             shutil.copyfile(log, out_dir / log.name)
